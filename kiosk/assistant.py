@@ -1,0 +1,431 @@
+"""The Assistant: the conductor between inputs, the knowledge, the LLM and every face.
+
+It is the only thing that talks to the LLM and the only owner of conversation state.
+Faces submit questions (``ask``) and render events; sinks subscribe. A question runs in
+named stages, each failure becomes a coded ``Fault`` event, and an ``AnswerDone`` or
+``AnswerCancelled`` always ends the run (emitted in ``finally``), so a face never waits
+for an answer that will not come.
+
+Grounding: the tiny local models invent facts, so the knowledge decides first. A
+confident match is answered from the entry itself; no match is refused; in between, the
+LLM phrases an answer from the retrieved facts and every sentence it writes is checked
+against them before it is shown (see knowledge/grounding.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kiosk import events as ev
+from kiosk.config import Config
+from kiosk.errors import InputError, KioskError, LLMError
+from kiosk.knowledge.grounding import SentenceChecker, social_reply
+from kiosk.knowledge.retrieve import Hit, Knowledge
+from kiosk.llm.backend import GenerationRequest, LLMBackend
+from kiosk.llm.prompt import build_request
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[ev.Event], None]
+
+KIOSK_PRIORITY = 0
+OTHER_PRIORITY = 1
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str
+    sources: tuple[str, ...] = ()
+
+
+@dataclass
+class Conversation:
+    """One visitor's exchange. Wiped on reset so the next visitor inherits nothing."""
+
+    source: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    turns: list[Turn] = field(default_factory=list)
+    client: str = ""
+    """Who is asking, for fair queueing (web client address; empty for the kiosk)."""
+    task: asyncio.Task | None = None
+    cancel_flag: threading.Event | None = None
+    cancel_reason: str = "user"
+
+    @property
+    def priority(self) -> int:
+        return KIOSK_PRIORITY if self.source in ("kiosk", "voice") else OTHER_PRIORITY
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+class LLMGate:
+    """Serialises generation: one model, one answer at a time.
+
+    Waiters are served by priority (the kiosk's visitor first), then round-robin over
+    clients so one busy web client cannot starve the others, then arrival order.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: list[tuple[int, int, int, asyncio.Future]] = []
+        self._seq = itertools.count()
+        self._served: dict[str, int] = {}
+
+    async def acquire(self, priority: int, client: str = "") -> None:
+        if not self._busy and not self._waiters:
+            self._busy = True
+            return
+        fut = asyncio.get_running_loop().create_future()
+        rounds = self._served.get(client, 0)
+        self._waiters.append((priority, rounds, next(self._seq), fut))
+        self._waiters.sort(key=lambda w: w[:3])
+        try:
+            await fut
+        except asyncio.CancelledError:
+            self._waiters = [w for w in self._waiters if w[3] is not fut]
+            if fut.done() and not fut.cancelled():
+                self.release()  # granted just as we were cancelled: pass it on
+            raise
+        finally:
+            self._served[client] = rounds + 1
+
+    def release(self) -> None:
+        while self._waiters:
+            *_, fut = self._waiters.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._busy = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+
+class Assistant:
+    def __init__(
+        self,
+        config: Config,
+        knowledge: Knowledge,
+        llm: LLMBackend | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.knowledge = knowledge
+        self.llm = llm
+        self.clock = clock
+        self._subscribers: list[Subscriber] = []
+        self.gate = LLMGate()
+        self.llm_error: KioskError | None = None
+
+    # --- subscriptions -------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: ev.Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken sink must never stop the visitor's answer
+                log.exception("event subscriber failed on %s", event.type)
+
+    def now(self) -> float:
+        return self.clock()
+
+    # --- conversations -------------------------------------------------------------
+
+    def start_conversation(self, source: str = "kiosk", client: str = "") -> Conversation:
+        conv = Conversation(source=source, client=client)
+        self.emit(ev.ConversationStarted(conversation_id=conv.id, t=self.now(), source=source))
+        return conv
+
+    def cancel(self, conv: Conversation, reason: str = "user") -> bool:
+        """Stop the running answer, if any; returns whether there was one."""
+        if not conv.busy:
+            return False
+        conv.cancel_reason = reason
+        if conv.cancel_flag is not None:
+            conv.cancel_flag.set()
+        if conv.task is not None:
+            conv.task.cancel()
+        return True
+
+    def reset(self, conv: Conversation, reason: str = "user") -> None:
+        """Forget everything the visitor said: the context and any running answer."""
+        self.cancel(conv, "reset")
+        conv.turns.clear()
+        self.emit(ev.ConversationReset(conversation_id=conv.id, t=self.now(), reason=reason))
+
+    async def ask(self, conv: Conversation, text: str) -> ev.Event | None:
+        """Answer one question, emitting events; returns the closing event.
+
+        A question while another is being answered in the same conversation cancels the
+        older one first (the visitor changed their mind).
+        """
+        if conv.busy:
+            previous = conv.task
+            self.cancel(conv, "new-question")
+            if previous is not None:
+                await asyncio.wait([previous])
+        task = asyncio.current_task()
+        conv.task = task
+        conv.cancel_flag = threading.Event()
+        try:
+            return await self._answer(conv, text)
+        finally:
+            if conv.task is task:
+                conv.task = None
+
+    # --- the pipeline --------------------------------------------------------------
+
+    def _validate(self, conv: Conversation, text: str) -> str:
+        if not isinstance(text, str):
+            raise InputError("input.type", "the question must be text", "")
+        limit = self.config.session.max_question_chars
+        if len(text) > limit:
+            raise InputError(
+                "input.too-long",
+                f"That question is too long ({len(text)} characters; the limit is {limit}).",
+                "ask a shorter question",
+            )
+        cleaned = " ".join(text.split())
+        if not cleaned:
+            raise InputError("input.empty", "The question is empty.", "type or say a question")
+        return cleaned
+
+    async def _answer(self, conv: Conversation, raw: str) -> ev.Event | None:
+        try:
+            text = self._validate(conv, raw)
+        except InputError as e:
+            self.emit(ev.Fault(conversation_id=conv.id, t=self.now(), code=e.code, message=e.message,
+                               area=e.area, fix=e.fix))
+            return None
+        t0 = self.now()
+        turn_no = len(conv.turns) + 1
+        self.emit(ev.QuestionReceived(conversation_id=conv.id, t=t0, text=text, source=conv.source, turn=turn_no))
+        run = _Run(self, conv, t0)
+        try:
+            await run.execute(text)
+        except asyncio.CancelledError:
+            run.cancelled = True
+            # Swallow the cancellation of our own task: it is the normal way an answer stops.
+            if conv.cancel_flag is None or not conv.cancel_flag.is_set():
+                raise
+        except KioskError as e:
+            run.fault(e)
+        except Exception as e:  # an engine bug must still end the run with an event
+            log.exception("answer failed")
+            run.fault(LLMError("llm.failed", f"answering failed: {e}", "see the kiosk log"))
+        finally:
+            closing = run.close()
+        return closing
+
+
+class _Run:
+    """The state of one answer while it is produced (kept off the Assistant)."""
+
+    def __init__(self, assistant: Assistant, conv: Conversation, t0: float) -> None:
+        self.a = assistant
+        self.conv = conv
+        self.t0 = t0
+        self.mode = ""
+        self.shown: list[str] = []
+        self.first_token_t: float | None = None
+        self.tokens = 0
+        self.engine = "knowledge"
+        self.fallback = False
+        self.cancelled = False
+        self.sources: tuple[str, ...] = ()
+        self.outcome = "answered"
+        self.failed = False
+        self.question = ""
+
+    # stages ------------------------------------------------------------------------
+
+    async def execute(self, question: str) -> None:
+        cfg = self.a.config
+        self.question = question
+        social = social_reply(question, cfg.venue.name)
+        if social is not None:
+            self.start("social", (), 1.0)
+            self.outcome = "social"
+            self.show_text(social)
+            return
+        hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
+        best = hits[0].score if hits else 0.0
+        if best < cfg.knowledge.refuse_threshold:
+            self.start("refusal", (), best)
+            self.outcome = "refused"
+            self.show_text(self._refusal())
+            return
+        self.sources = tuple(h.entry.title for h in hits)
+        if best >= cfg.knowledge.instant_threshold or self.a.llm is None:
+            self.start("instant", (hits[0].entry.title,), best)
+            self.sources = (hits[0].entry.title,)
+            self.outcome = "instant"
+            self.show_text(hits[0].entry.text)
+            return
+        self.start("llm", self.sources, best)
+        await self.phrase_with_llm(question, hits)
+
+    def _query(self, question: str) -> str:
+        """A short follow-up ("and on Sundays?") is searched together with the last question."""
+        if self.conv.turns and len(question.split()) <= 5 and _FOLLOW_UP.search(question):
+            return f"{self.conv.turns[-1].question} {question}"
+        return question
+
+    def _refusal(self) -> str:
+        venue = self.a.config.venue
+        return f"Sorry, I don't have information about that. {venue.staff_pointer}"
+
+    async def phrase_with_llm(self, question: str, hits: list[Hit]) -> None:
+        a = self.a
+        assert a.llm is not None
+        cfg = a.config
+        request = build_request(a.llm, cfg, question, hits, self.conv.turns)
+        request.deadline = time.monotonic() + cfg.llm.budget_s
+        checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
+        cancel = self.conv.cancel_flag or threading.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+
+        await a.gate.acquire(self.conv.priority, self.conv.client)
+        try:
+            self.engine = a.llm.name
+            worker = loop.run_in_executor(None, _pump, a.llm, request, cancel, queue, loop)
+            try:
+                await self._consume(queue, checker, cancel)
+            finally:
+                cancel.set()
+                await _wait_uncancellable(worker)
+        finally:
+            a.gate.release()
+        if self.cancelled:
+            return
+        final = checker.finish()
+        if not self.shown:
+            self.fallback = True
+            self.show_text(hits[0].entry.text)
+        elif final.missing_fact:
+            self.fallback = True
+            self.show_text(" " + final.missing_fact)
+
+    async def _consume(self, queue: asyncio.Queue, checker: SentenceChecker, cancel: threading.Event) -> None:
+        while True:
+            kind, payload = await queue.get()
+            if kind == "token":
+                self.tokens += 1
+                for verdict in checker.feed(str(payload)):
+                    if not verdict.ok:
+                        cancel.set()  # stop generating: what follows builds on an invented claim
+                        return
+                    self.show_pieces(verdict.pieces)
+            elif kind == "error":
+                raise payload  # type: ignore[misc]
+            else:  # "end"
+                for verdict in checker.flush():
+                    if not verdict.ok:
+                        return
+                    self.show_pieces(verdict.pieces)
+                return
+
+    # events ------------------------------------------------------------------------
+
+    def start(self, mode: str, sources: tuple[str, ...], score: float) -> None:
+        self.mode = mode
+        self.a.emit(ev.AnswerStarted(conversation_id=self.conv.id, t=self.a.now(), mode=mode,
+                                     sources=sources, score=round(float(score), 4)))
+
+    def show_pieces(self, pieces: list[str]) -> None:
+        for piece in pieces:
+            now = self.a.now()
+            if self.first_token_t is None:
+                self.first_token_t = now
+            self.shown.append(piece)
+            self.a.emit(ev.AnswerToken(conversation_id=self.conv.id, t=now, text=piece))
+
+    def show_text(self, text: str) -> None:
+        """Stream a ready text word by word, the same way generated tokens arrive."""
+        self.show_pieces(re.findall(r"\s*\S+", text))
+
+    def fault(self, e: KioskError) -> None:
+        self.failed = True
+        self.a.emit(ev.Fault(conversation_id=self.conv.id, t=self.a.now(), code=e.code, message=e.message,
+                             area=e.area, fix=e.fix))
+
+    def close(self) -> ev.Event:
+        now = self.a.now()
+        text = "".join(self.shown).strip()
+        conv = self.conv
+        if self.cancelled or self.failed:
+            reason = conv.cancel_reason if self.cancelled else "error"
+            closing: ev.Event = ev.AnswerCancelled(conversation_id=conv.id, t=now, reason=reason,
+                                                   partial_text=text)
+        else:
+            conv.turns.append(Turn(question=self.question, answer=text, sources=self.sources))
+            closing = ev.AnswerDone(
+                conversation_id=conv.id, t=now, text=text, outcome=self.outcome, engine=self.engine,
+                tokens=self.tokens, ttft_ms=_ms(self.t0, self.first_token_t), total_ms=_ms(self.t0, now),
+                fallback=self.fallback,
+            )
+        conv.cancel_reason = "user"
+        self.a.emit(closing)
+        return closing
+
+
+_FOLLOW_UP = re.compile(r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I)
+
+
+def _ms(t0: float, t1: float | None) -> float:
+    return round((t1 - t0) * 1000.0, 2) if t1 is not None else 0.0
+
+
+async def _wait_uncancellable(fut: asyncio.Future) -> None:
+    """Wait for the LLM thread to stop even if we are cancelled again meanwhile:
+    llama.cpp is not thread-safe, so the gate must not open while it still runs."""
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+def _pump(llm: LLMBackend, request: GenerationRequest, cancel: threading.Event, queue: asyncio.Queue,
+          loop: asyncio.AbstractEventLoop) -> None:
+    """Worker thread: run the blocking backend and hand each piece to the event loop."""
+
+    def put(item: tuple[str, object]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    try:
+        for piece in llm.stream(request, cancel):
+            if cancel.is_set():
+                break
+            put(("token", piece))
+    except KioskError as e:
+        put(("error", e))
+    except Exception as e:
+        put(("error", LLMError("llm.failed", f"the language model failed: {e}", "run: kiosk doctor")))
+    finally:
+        put(("end", None))

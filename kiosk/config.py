@@ -1,0 +1,263 @@
+"""Configuration: TOML in nested sections, every key defaulted and documented.
+
+Strict by design: an unknown key or a wrong type is an error naming the key, because a
+typo in a kiosk's config otherwise silently falls back to a default nobody chose. The
+documentation of each key lives here (``doc=``) and README's table is checked against
+it by a test, so the two cannot drift.
+
+Look-up order: ``--config FILE``, else /etc/kiosk/kiosk.toml, else
+~/.config/kiosk/kiosk.toml, else the built-in defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk import paths
+from kiosk.errors import ConfigError
+
+
+def opt(default: Any, doc: str) -> Any:
+    """A config field with its default and its one-line documentation."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class VenueConfig:
+    name: str = opt("Riverside Public Library", "Venue name shown on the attract screen and used in answers.")
+    greeting: str = opt("Hello! I can answer questions about this venue.", "Greeting on the attract screen.")
+    staff_pointer: str = opt(
+        "Please ask a member of staff at the front desk.",
+        "Where refusals send the visitor when the knowledge has no answer.",
+    )
+
+
+@dataclass
+class KnowledgeConfig:
+    path: str = opt(str(paths.DEMO_KNOWLEDGE_DIR), "Folder of Markdown files; each '## ' heading is one entry.")
+    instant_threshold: float = opt(
+        0.62, "Retrieval score at or above which the entry itself is the answer, without the LLM."
+    )
+    refuse_threshold: float = opt(
+        0.40, "Retrieval score below which the question is refused as not covered by the knowledge."
+    )
+    top_k: int = opt(3, "How many entries go into the LLM prompt.")
+    embeddings: bool = opt(True, "Use the MiniLM sentence encoder beside full-text search (false: lexical only).")
+
+
+@dataclass
+class LLMConfig:
+    model: str = opt("gemma3-270m", "Model name from models/manifest.toml, or a path to a .gguf file.")
+    max_tokens: int = opt(96, "Most tokens one answer may have.")
+    budget_s: float = opt(20.0, "Wall-clock seconds one answer may take before it is cut off.")
+    n_ctx: int = opt(2048, "Context window in tokens; older turns are dropped to fit.")
+    threads: int = opt(0, "CPU threads for llama.cpp (0: all cores).")
+    temperature: float = opt(0.2, "Sampling temperature; low keeps answers close to the facts.")
+    seed: int = opt(7, "Sampling seed, for repeatable answers.")
+
+
+@dataclass
+class SessionConfig:
+    idle_reset_s: float = opt(45.0, "Seconds without input before the screen and the context are wiped.")
+    max_question_chars: int = opt(500, "Longest question accepted; longer input is refused with a message.")
+    max_turns: int = opt(50, "Turns kept per conversation; the oldest are dropped first.")
+
+
+@dataclass
+class DataConfig:
+    dir: str = opt("", "Writable data folder (index, logs, outbox). Empty: ~/.local/share/kiosk.")
+
+
+@dataclass
+class SpeechConfig:
+    enabled: bool = opt(True, "Listen and speak when audio devices exist (typed input always works).")
+    wake_phrases: list[str] = opt(["hello kiosk"], "Wake phrases; any of them starts listening.")
+    wake_engine: str = opt("auto", "Wake-word engine: auto, vosk or pocketsphinx.")
+    wake_sensitivity: float = opt(0.5, "0..1; higher wakes more easily (and falsely).")
+    refractory_s: float = opt(2.0, "Seconds after a wake during which another wake is ignored.")
+    stt_engine: str = opt("auto", "Speech-to-text engine: auto, vosk, whisper or pocketsphinx.")
+    vosk_model: str = opt("", "Folder of a Vosk model (empty: the one from models/manifest.toml, if any).")
+    tts_engine: str = opt("auto", "Voice: auto, piper or espeak-ng.")
+    piper_voice: str = opt("", "Path to a Piper .onnx voice (empty: the installed default, if any).")
+    volume: float = opt(1.0, "Speech volume 0..1.")
+    mute: bool = opt(False, "Show answers without speaking them.")
+    input_device: str = opt("", "Microphone by name or index (empty: the system default).")
+    output_device: str = opt("", "Speaker by name or index (empty: the system default).")
+    speech_start_s: float = opt(0.3, "Seconds of speech before an utterance counts as started.")
+    trailing_silence_s: float = opt(0.7, "Seconds of silence that end an utterance.")
+    max_utterance_s: float = opt(15.0, "Longest utterance before listening stops anyway.")
+    no_speech_s: float = opt(5.0, "Seconds of listening without speech before giving up.")
+    follow_up_s: float = opt(6.0, "Seconds to listen for a follow-up after an answer, without the wake phrase.")
+    push_to_talk_key: str = opt("f5", "Key that starts listening without the wake phrase.")
+
+
+@dataclass
+class LogConfig:
+    enabled: bool = opt(True, "Keep a sealed log of each turn (needs at least one recipient).")
+    path: str = opt("", "Log database (empty: <data dir>/interactions.db).")
+    recipients: list[str] = opt([], "Public key files (X25519) that may read the log.")
+    retention_days: int = opt(30, "Days a record is kept before its data key is destroyed.")
+    redact_pii: bool = opt(True, "Mask e-mail addresses, phone and card numbers before sealing.")
+
+
+@dataclass
+class WebConfig:
+    enabled: bool = opt(False, "Serve the web UI from the kiosk process too.")
+    device_id: str = opt("kiosk-001", "This device's label in <device_id>.<fleet_domain>.")
+    fleet_domain: str = opt("fleet.test", "Fleet domain the certificate covers.")
+    host: str = opt("0.0.0.0", "Address to listen on.")
+    port: int = opt(8443, "HTTPS port (443 on the image).")
+    cert: str = opt("", "Certificate chain (PEM): wildcard *.<fleet_domain> or per-device.")
+    key: str = opt("", "Private key (PEM) of the certificate.")
+    max_question_bytes: int = opt(4096, "Largest request body for a question.")
+    rate_per_minute: int = opt(20, "Questions per minute per client.")
+    max_connections: int = opt(64, "Most simultaneous clients.")
+
+
+@dataclass
+class Config:
+    venue: VenueConfig = field(default_factory=VenueConfig)
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    source: str = field(default="built-in defaults", metadata={"internal": True})
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data.dir).expanduser() if self.data.dir else paths.default_data_dir()
+
+
+def sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config) if not f.metadata.get("internal")}
+
+
+def documented_keys() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, doc) for every key: the source of README's table."""
+    out = []
+    defaults = Config()
+    for sec_name, sec_cls in sections().items():
+        for f in dataclasses.fields(sec_cls):
+            out.append((f"{sec_name}.{f.name}", getattr(getattr(defaults, sec_name), f.name), f.metadata["doc"]))
+    return out
+
+
+def _check_type(key: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError("config.type", f"{key} must be a list, got {value!r}", f"write {key} = [ ... ]")
+        return [_check_type(f"{key}[{i}]", item, v) for i, v in enumerate(value)]
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(
+            "config.type",
+            f"{key} must be {_type_name(hint)}, got {value!r}",
+            f"set {key} to {_type_name(hint)} in the config file",
+        )
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )
+
+
+def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
+    cfg = Config(source=source)
+    known = sections()
+    for sec_name, values in data.items():
+        if sec_name not in known:
+            raise ConfigError(
+                "config.unknown-key",
+                f"unknown section [{sec_name}] in {source}",
+                f"use one of: {', '.join(known)}",
+            )
+        if not isinstance(values, dict):
+            raise ConfigError("config.type", f"{sec_name} must be a [section] in {source}", "")
+        sec_cls = known[sec_name]
+        hints = typing.get_type_hints(sec_cls)
+        sec = getattr(cfg, sec_name)
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    "config.unknown-key",
+                    f"unknown key {sec_name}.{key} in {source}",
+                    f"known keys in [{sec_name}]: {', '.join(hints)}",
+                )
+            setattr(sec, key, _check_type(f"{sec_name}.{key}", hints[key], value))
+    _check_ranges(cfg)
+    return cfg
+
+
+def _check_ranges(cfg: Config) -> None:
+    positive = {
+        "llm.max_tokens": cfg.llm.max_tokens,
+        "llm.n_ctx": cfg.llm.n_ctx,
+        "llm.budget_s": cfg.llm.budget_s,
+        "session.idle_reset_s": cfg.session.idle_reset_s,
+        "session.max_question_chars": cfg.session.max_question_chars,
+        "knowledge.top_k": cfg.knowledge.top_k,
+        "log.retention_days": cfg.log.retention_days,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError("config.range", f"{key} must be above 0, got {value}", f"set {key} > 0")
+    if cfg.llm.max_tokens * 2 > cfg.llm.n_ctx:
+        raise ConfigError(
+            "config.range",
+            f"llm.max_tokens ({cfg.llm.max_tokens}) leaves too little of llm.n_ctx ({cfg.llm.n_ctx})",
+            "lower llm.max_tokens or raise llm.n_ctx",
+        )
+    if not 0 <= cfg.knowledge.refuse_threshold <= cfg.knowledge.instant_threshold <= 1:
+        raise ConfigError(
+            "config.range",
+            "knowledge thresholds must satisfy 0 <= refuse_threshold <= instant_threshold <= 1",
+            "fix knowledge.refuse_threshold / knowledge.instant_threshold",
+        )
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load the config from ``path`` or the first existing default location."""
+    if path is None:
+        for candidate in (paths.SYSTEM_CONFIG, paths.user_config_path()):
+            if candidate.is_file():
+                path = candidate
+                break
+        else:
+            return Config()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError as e:
+        raise ConfigError("config.missing", f"config file {p} does not exist", "check the --config path") from e
+    except OSError as e:
+        raise ConfigError("config.unreadable", f"cannot read config file {p}: {e.strerror}", "") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            "config.syntax", f"config file {p} is not valid TOML: {e}", "fix the line named, or delete the file"
+        ) from e
+    return from_mapping(data, source=str(p))

