@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[ev.Event], None]
 
+NEAR_MARGIN = 0.05
 KIOSK_PRIORITY = 0
 OTHER_PRIORITY = 1
 
@@ -215,12 +216,22 @@ class Assistant:
         try:
             text = self._validate(conv, raw)
         except InputError as e:
-            self.emit(ev.Fault(conversation_id=conv.id, t=self.now(), code=e.code, message=e.message,
-                               area=e.area, fix=e.fix))
+            self.emit(
+                ev.Fault(
+                    conversation_id=conv.id,
+                    t=self.now(),
+                    code=e.code,
+                    message=e.message,
+                    area=e.area,
+                    fix=e.fix,
+                )
+            )
             return None
         t0 = self.now()
         turn_no = len(conv.turns) + 1
-        self.emit(ev.QuestionReceived(conversation_id=conv.id, t=t0, text=text, source=conv.source, turn=turn_no))
+        self.emit(
+            ev.QuestionReceived(conversation_id=conv.id, t=t0, text=text, source=conv.source, turn=turn_no)
+        )
         run = _Run(self, conv, t0)
         try:
             await run.execute(text)
@@ -283,8 +294,12 @@ class _Run:
             self.outcome = "instant"
             self.show_text(hits[0].entry.text)
             return
+        # Only entries about as good as the best one go to the model: tiny models blend
+        # whatever they are given into one answer.
+        near = [h for h in hits if h.score >= best - NEAR_MARGIN]
+        self.sources = tuple(h.entry.title for h in near)
         self.start("llm", self.sources, best)
-        await self.phrase_with_llm(question, hits)
+        await self.phrase_with_llm(question, near)
 
     def _query(self, question: str) -> str:
         """A short follow-up ("and on Sundays?") is searched together with the last question."""
@@ -351,8 +366,15 @@ class _Run:
 
     def start(self, mode: str, sources: tuple[str, ...], score: float) -> None:
         self.mode = mode
-        self.a.emit(ev.AnswerStarted(conversation_id=self.conv.id, t=self.a.now(), mode=mode,
-                                     sources=sources, score=round(float(score), 4)))
+        self.a.emit(
+            ev.AnswerStarted(
+                conversation_id=self.conv.id,
+                t=self.a.now(),
+                mode=mode,
+                sources=sources,
+                score=round(float(score), 4),
+            )
+        )
 
     def show_pieces(self, pieces: list[str]) -> None:
         for piece in pieces:
@@ -368,8 +390,16 @@ class _Run:
 
     def fault(self, e: KioskError) -> None:
         self.failed = True
-        self.a.emit(ev.Fault(conversation_id=self.conv.id, t=self.a.now(), code=e.code, message=e.message,
-                             area=e.area, fix=e.fix))
+        self.a.emit(
+            ev.Fault(
+                conversation_id=self.conv.id,
+                t=self.a.now(),
+                code=e.code,
+                message=e.message,
+                area=e.area,
+                fix=e.fix,
+            )
+        )
 
     def close(self) -> ev.Event:
         now = self.a.now()
@@ -377,13 +407,20 @@ class _Run:
         conv = self.conv
         if self.cancelled or self.failed:
             reason = conv.cancel_reason if self.cancelled else "error"
-            closing: ev.Event = ev.AnswerCancelled(conversation_id=conv.id, t=now, reason=reason,
-                                                   partial_text=text)
+            closing: ev.Event = ev.AnswerCancelled(
+                conversation_id=conv.id, t=now, reason=reason, partial_text=text
+            )
         else:
             conv.turns.append(Turn(question=self.question, answer=text, sources=self.sources))
             closing = ev.AnswerDone(
-                conversation_id=conv.id, t=now, text=text, outcome=self.outcome, engine=self.engine,
-                tokens=self.tokens, ttft_ms=_ms(self.t0, self.first_token_t), total_ms=_ms(self.t0, now),
+                conversation_id=conv.id,
+                t=now,
+                text=text,
+                outcome=self.outcome,
+                engine=self.engine,
+                tokens=self.tokens,
+                ttft_ms=_ms(self.t0, self.first_token_t),
+                total_ms=_ms(self.t0, now),
                 fallback=self.fallback,
             )
         conv.cancel_reason = "user"
@@ -391,7 +428,9 @@ class _Run:
         return closing
 
 
-_FOLLOW_UP = re.compile(r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I
+)
 
 
 def _ms(t0: float, t1: float | None) -> float:
@@ -411,8 +450,13 @@ async def _wait_uncancellable(fut: asyncio.Future) -> None:
         raise asyncio.CancelledError
 
 
-def _pump(llm: LLMBackend, request: GenerationRequest, cancel: threading.Event, queue: asyncio.Queue,
-          loop: asyncio.AbstractEventLoop) -> None:
+def _pump(
+    llm: LLMBackend,
+    request: GenerationRequest,
+    cancel: threading.Event,
+    queue: asyncio.Queue,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     """Worker thread: run the blocking backend and hand each piece to the event loop."""
 
     def put(item: tuple[str, object]) -> None:

@@ -53,13 +53,17 @@ def _fact_lines(hits: list[Hit], budget_chars: int) -> list[str]:
     return out
 
 
-def build_request(llm: LLMBackend, cfg: Config, question: str, hits: list[Hit], turns: list[Turn]) -> GenerationRequest:
+def build_request(
+    llm: LLMBackend, cfg: Config, question: str, hits: list[Hit], turns: list[Turn]
+) -> GenerationRequest:
     template = load_template()
     instructions = template.instructions.format(venue=cfg.venue.name)
     budget = llm.n_ctx - cfg.llm.max_tokens - 16
     facts = _fact_lines(hits, budget_chars=max(200, budget))  # ~4 chars/token keeps a quarter for facts
-    history = [(t.question, t.answer) for t in turns][-cfg.session.max_turns:]
-    request = GenerationRequest(max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed)
+    history = [(t.question, t.answer) for t in turns][-cfg.session.max_turns :]
+    request = GenerationRequest(
+        max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed
+    )
     if llm.prompt_style == "chat":
         while True:
             messages = _chat_messages(instructions, facts, history, question)
@@ -91,7 +95,9 @@ def _shrink(history: list[tuple[str, str]], facts: list[str]) -> bool:
     return False
 
 
-def _chat_messages(instructions: str, facts: list[str], history: list[tuple[str, str]], question: str) -> list[ChatMessage]:
+def _chat_messages(
+    instructions: str, facts: list[str], history: list[tuple[str, str]], question: str
+) -> list[ChatMessage]:
     messages = [ChatMessage("system", f"{instructions}\n\n{_facts_block(facts)}")]
     for q, a in history:
         messages += [ChatMessage("user", q), ChatMessage("assistant", a)]
@@ -100,7 +106,11 @@ def _chat_messages(instructions: str, facts: list[str], history: list[tuple[str,
 
 
 def _completion_prompt(
-    instructions: str, template: PromptTemplate, facts: list[str], history: list[tuple[str, str]], question: str
+    instructions: str,
+    template: PromptTemplate,
+    facts: list[str],
+    history: list[tuple[str, str]],
+    question: str,
 ) -> str:
     parts = [instructions, ""]
     for ex_facts, ex_q, ex_a in template.examples:
