@@ -35,7 +35,8 @@ from kiosk.store.log import (
     db_error,
 )
 
-_COLUMNS = ", ".join((*META_FIELDS, "content", "prev", "hash"))
+# CAST: a cell whose type was changed (a blob written back as text) still reads as bytes
+_COLUMNS = ", ".join((*META_FIELDS, *(f"CAST({c} AS BLOB) AS {c}" for c in ("content", "prev", "hash"))))
 
 
 @dataclass

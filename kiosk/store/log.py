@@ -263,6 +263,8 @@ class LogStore:
         except sqlite3.Error as e:
             raise db_error(e, self.path, "open") from e
         try:
+            # a damaged text cell must read as a bad record (hash mismatch), not abort the read
+            conn.text_factory = lambda b: b.decode("utf-8", "replace")
             db = Database(conn, execute_plugins=False, recursive_triggers=False)
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed in the file
