@@ -139,7 +139,7 @@ def _verify(db, key=None):
         ("DELETE FROM records WHERE id = 1", 1, "log.record-missing"),
         ("DELETE FROM records WHERE id = 10", 10, "log.tail-missing"),
         ("DELETE FROM data_keys", 1, "log.key-missing"),
-        ("INSERT INTO gaps VALUES (3, 3, x'00', '2999-01-01', 1, 0)", 3, "log.gap-unexpired"),
+        ("INSERT INTO gaps VALUES (3, 3, x'00', '2999-01-01', 1, 'retention', 0)", 3, "log.gap-unexpired"),
     ],
 )
 def test_verify_names_the_first_bad_record(tmp_path, sql, first_bad, code):
@@ -212,3 +212,18 @@ def test_a_damaged_file_is_a_clear_error(tmp_path, damage):
         audit.stats(s)
     assert e.value.code in ("log.corrupt", "log.not-a-log")
     assert str(db) in e.value.message
+
+
+def test_a_purge_from_another_process_does_not_orphan_the_writers_key(tmp_path):
+    op = keypair(tmp_path)
+    db = tmp_path / "log.db"
+    writer = store(db, op)
+    writer.append(turn(1))
+    with LogStore(db) as operator:  # `kiosk logs purge --all --yes` while the kiosk runs
+        assert operator.purge(everything=True)["records"] == 1
+    writer.append(turn(2))
+    rows = list(audit.export(writer, _key(tmp_path)))
+    assert [r["id"] for r in rows] == [2]
+    report = audit.verify(writer)
+    assert report.ok and report.purged_early == 1
+    writer.close()

@@ -43,7 +43,9 @@ _COLUMNS = ", ".join((*META_FIELDS, *(f"CAST({c} AS BLOB) AS {c}" for c in ("con
 class VerifyReport:
     records: int = 0
     shredded: int = 0
-    """Records removed by retention (accounted for by gap rows)."""
+    """Records shredded (accounted for by gap rows): by retention or by the operator."""
+    purged_early: int = 0
+    """Of those, shredded before they expired by ``kiosk logs purge --all``."""
     authenticated: int = 0
     """Records whose seal was opened with the operator's key (0 without --key)."""
     first_bad: int | None = None
@@ -147,7 +149,9 @@ def verify(
 def _walk(store: LogStore, private: X25519PrivateKey | None, now: float | None, report: VerifyReport) -> None:
     db = store.db
     cutoff = cutoff_period(store.clock() if now is None else now, store.retention_days)
-    gaps = db.execute("SELECT first_id, last_id, last_hash, period_max, records FROM gaps ORDER BY first_id")
+    gaps = db.execute(
+        "SELECT first_id, last_id, last_hash, period_max, records, reason FROM gaps ORDER BY first_id"
+    )
     gaps_left = list(gaps)
     keys = {r[0] for r in db.execute("SELECT DISTINCT key_id FROM data_keys")}
     ring = KeyRing(store, private) if private is not None else None
@@ -158,8 +162,10 @@ def _walk(store: LogStore, private: X25519PrivateKey | None, now: float | None, 
     def skip_gaps() -> None:
         nonlocal expected, prev
         while gaps_left and gaps_left[0][0] == expected:
-            first, last, last_hash, period_max, count = gaps_left.pop(0)
-            if period_max >= cutoff:
+            first, last, last_hash, period_max, count, reason = gaps_left.pop(0)
+            if reason == "operator":
+                report.purged_early += count
+            elif period_max >= cutoff:
                 raise _Bad(
                     first,
                     "log.gap-unexpired",

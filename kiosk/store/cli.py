@@ -247,7 +247,8 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         report = audit.verify(store, key)
     if report.ok:
         opened = f", {report.authenticated} opened and authenticated" if key else ""
-        print(f"ok: {report.records} record(s) chained{opened}; {report.shredded} shredded by retention")
+        early = f" ({report.purged_early} early, by purge --all)" if report.purged_early else ""
+        print(f"ok: {report.records} record(s) chained{opened}; {report.shredded} shredded{early}")
         return 0
     print(f"FAILED at record {report.first_bad}: {report.problem} [{report.code}]", file=sys.stderr)
     return 1

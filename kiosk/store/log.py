@@ -90,7 +90,7 @@ def m001_initial(db: Database) -> None:
     db.execute("CREATE INDEX data_keys_period ON data_keys(period)")
     db.execute(
         "CREATE TABLE gaps (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL, last_hash BLOB NOT NULL,"
-        " period_max TEXT NOT NULL, records INTEGER NOT NULL, deleted REAL NOT NULL)"
+        " period_max TEXT NOT NULL, records INTEGER NOT NULL, reason TEXT NOT NULL, deleted REAL NOT NULL)"
     )
     db.execute("CREATE TABLE head (one INTEGER PRIMARY KEY CHECK (one = 1), last_id INTEGER, last_hash BLOB)")
     db.execute("INSERT INTO head VALUES (1, 0, ?)", [GENESIS])
@@ -327,6 +327,11 @@ class LogStore:
         self.db.conn.executemany("INSERT INTO data_keys VALUES (?, ?, ?, ?, ?)", rows)
         return key
 
+    def _key_stored(self, key: DataKey) -> bool:
+        """A purge from another process (``kiosk logs purge --all``) may have shredded it."""
+        found = self.db.conn.execute("SELECT 1 FROM data_keys WHERE key_id = ? LIMIT 1", [key.key_id])
+        return found.fetchone() is not None
+
     def append(self, turn: TurnRecord) -> int:
         """Seal and store one turn in its own transaction; returns its id once committed."""
         if self.readonly:
@@ -341,7 +346,7 @@ class LogStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 key = self._key
-                if key is None or key.period != period:
+                if key is None or key.period != period or not self._key_stored(key):
                     key = new_key = self._new_key(period, self.clock())
                 last_id, prev = conn.execute("SELECT last_id, last_hash FROM head").fetchone()
                 meta = self._meta(turn, last_id + 1, key, period, counts)
@@ -406,14 +411,16 @@ class LogStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = conn.execute("SELECT id, hash, period FROM records ORDER BY id").fetchall()
-                runs = _expired_runs(rows, cutoff)
+                runs = _expired_runs(rows, cutoff, "operator" if everything else "retention")
                 if runs:
-                    old = conn.execute("SELECT first_id, last_id, last_hash, period_max, records FROM gaps")
+                    old = conn.execute(
+                        "SELECT first_id, last_id, last_hash, period_max, records, reason FROM gaps"
+                    )
                     merged = _merge_gaps([*old.fetchall(), *runs])
                     now = self.clock()
                     conn.execute("DELETE FROM gaps")
                     conn.executemany(
-                        "INSERT INTO gaps VALUES (?, ?, ?, ?, ?, ?)", [(*g, now) for g in merged]
+                        "INSERT INTO gaps VALUES (?, ?, ?, ?, ?, ?, ?)", [(*g, now) for g in merged]
                     )
                 deleted = conn.execute("DELETE FROM records WHERE period < ?", [cutoff]).rowcount
                 keys = conn.execute("DELETE FROM data_keys WHERE period < ?", [cutoff]).rowcount
@@ -437,28 +444,32 @@ _INSERT = (
 )
 
 
-def _expired_runs(rows: list[tuple[int, bytes, str]], cutoff: str) -> list[tuple[int, int, bytes, str, int]]:
-    """Consecutive expired rows as (first id, last id, last hash, newest period, count)."""
-    runs: list[tuple[int, int, bytes, str, int]] = []
+def _expired_runs(rows: list[tuple[int, bytes, str]], cutoff: str, reason: str) -> list[tuple]:
+    """Consecutive expired rows as (first id, last id, last hash, newest period, count, reason)."""
+    runs: list[list] = []
     current: list | None = None
     for rid, digest, period in rows:
-        if period < cutoff:
-            if current is not None and current[1] + 1 == rid:
-                current[1:5] = [rid, digest, max(current[3], period), current[4] + 1]
-            else:
-                current = [rid, rid, digest, period, 1]
-                runs.append(current)  # type: ignore[arg-type]
-        else:
+        if period >= cutoff:
             current = None
-    return [tuple(r) for r in runs]  # type: ignore[misc]
+        elif current is not None and current[1] + 1 == rid:
+            current[1:5] = [rid, digest, max(current[3], period), current[4] + 1]
+        else:
+            current = [rid, rid, digest, period, 1, reason]
+            runs.append(current)
+    return [tuple(r) for r in runs]
 
 
 def _merge_gaps(gaps: list[tuple]) -> list[tuple]:
-    """Join gaps that touch, so steady daily retention keeps a single gap row."""
+    """Join gaps that touch, so steady daily retention keeps a single gap row.
+
+    ``reason`` is "retention" (the verifier checks the period really expired) or
+    "operator" (``purge --all``: shredded early on purpose); a merge keeps "operator".
+    """
     out: list[list] = []
-    for first, last, digest, period, count in sorted(gaps):
+    for first, last, digest, period, count, reason in sorted(gaps):
         if out and out[-1][1] + 1 == first:
-            out[-1][1:5] = [last, digest, max(out[-1][3], period), out[-1][4] + count]
+            merged_reason = "operator" if "operator" in (out[-1][5], reason) else reason
+            out[-1][1:6] = [last, digest, max(out[-1][3], period), out[-1][4] + count, merged_reason]
         else:
-            out.append([first, last, digest, period, count])
+            out.append([first, last, digest, period, count, reason])
     return [tuple(g) for g in out]
