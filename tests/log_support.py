@@ -41,6 +41,14 @@ def store(path: Path, *recipients: sealed.Recipient, clock=time.time, **kw) -> L
     return LogStore(path, recipients=list(recipients), clock=clock, **kw)
 
 
+def filled(db: Path, recipient: sealed.Recipient, n: int) -> Path:
+    """A log of ``n`` turns, closed again."""
+    with store(db, recipient) as s:
+        for i in range(n):
+            s.append(turn(i))
+    return db
+
+
 def config(tmp: Path, *pubs: str, **log) -> Config:
     values = {"recipients": list(pubs), "path": str(tmp / "interactions.db"), **log}
     return from_mapping({"log": values, "data": {"dir": str(tmp / "data")}})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from log_support import config, keypair, store, turn
+import sqlite3
+import time
+
+from log_support import config, filled, keypair, store, turn
 
 from kiosk.store.health import doctor_checks
 from kiosk.store.sink import LogSink
@@ -45,11 +48,9 @@ def test_a_private_key_on_the_kiosk_is_flagged(tmp_path):
 
 def test_a_damaged_or_tampered_database_fails(tmp_path):
     op = operator_pub(tmp_path)
-    db = tmp_path / "interactions.db"
-    with store(db, op) as s:
-        for i in range(3):
-            s.append(turn(i))
-        s.db.execute("DELETE FROM records WHERE id = 2")
+    db = filled(tmp_path / "interactions.db", op, 3)
+    with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM records WHERE id = 2")
     checks = by_name(doctor_checks(config(tmp_path, op.path)))
     assert checks["log database"][0] == "FAIL" and "record 2" in checks["log database"][1]
     db.write_bytes(b"\0" * 4096)
@@ -63,8 +64,6 @@ def test_the_live_writer_fault_shows(tmp_path):
     sink = LogSink(cfg, retry_s=(0.05, 0.05))
     sink.start()
     sink.submit(turn())
-    import time
-
     deadline = time.monotonic() + 5
     while sink.status().state != "fault" and time.monotonic() < deadline:
         time.sleep(0.01)

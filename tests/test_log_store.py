@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from log_support import SECRET_A, SECRET_Q, keypair, raw_bytes, store, turn
+from log_support import SECRET_A, SECRET_Q, filled, keypair, raw_bytes, store, turn
 
 from kiosk.errors import LogError
 from kiosk.store import audit, sealed
@@ -117,12 +117,7 @@ def test_period_roll_makes_a_new_key_and_purges(tmp_path):
 
 
 def _ten(tmp_path):
-    op = keypair(tmp_path)
-    db = tmp_path / "log.db"
-    with store(db, op) as s:
-        for i in range(10):
-            s.append(turn(i))
-    return db
+    return filled(tmp_path / "log.db", keypair(tmp_path), 10)
 
 
 def _verify(db, key=None):
