@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 from log_support import SECRET_Q, config, keypair
 
 from kiosk import events as ev
+from kiosk import paths
 from kiosk.store import audit, sealed
 from kiosk.store.log import LogStore
 from kiosk.store.sink import LogSink, active_sink, attach
@@ -189,30 +191,35 @@ def test_an_unopenable_log_is_a_fault_not_an_exception(tmp_path):
 
 
 def test_wired_to_a_real_assistant(tmp_path):
-    """The real conductor's event stream, on the paths that need no knowledge base or LLM."""
+    """The real conductor and the demo knowledge (lexical, no LLM): one record per closing event."""
     assistant_mod = pytest.importorskip(
         "kiosk.assistant", reason="kiosk.knowledge / kiosk.llm not merged yet"
     )
-    import asyncio
+    from kiosk.knowledge.retrieve import Knowledge
 
     op = keypair(tmp_path)
     cfg = config(tmp_path, op.path)
-    assistant = assistant_mod.Assistant(cfg, knowledge=None, llm=None)
+    knowledge = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "index.db", use_embeddings=False)
+    assistant = assistant_mod.Assistant(cfg, knowledge=knowledge, llm=None)
     sink = attach(cfg, assistant)
     closings: list[ev.Event] = []
     assistant.subscribe(
         lambda e: closings.append(e) if isinstance(e, ev.AnswerDone | ev.AnswerCancelled) else None
     )
+    questions = ["hello", "When are you open on Saturday?", "How old is the cathedral across town?"]
 
     async def run():
         conv = assistant.start_conversation("kiosk")
-        await assistant.ask(conv, "hello")
+        for q in questions:
+            await assistant.ask(conv, q)
         await assistant.ask(conv, "   ")  # refused input: a fault, no turn
 
     asyncio.run(run())
     sink.close()
     rows = exported(tmp_path)
-    (closing,) = closings
-    outcome = closing.outcome if isinstance(closing, ev.AnswerDone) else "cancelled"
-    answer = closing.text if isinstance(closing, ev.AnswerDone) else closing.partial_text
-    assert [(r["question"], r["outcome"], r["answer"]) for r in rows] == [("hello", outcome, answer)]
+    expected = [
+        (q, c.outcome, c.text) if isinstance(c, ev.AnswerDone) else (q, "cancelled", c.partial_text)
+        for q, c in zip(questions, closings, strict=True)
+    ]
+    assert [(r["question"], r["outcome"], r["answer"]) for r in rows] == expected
+    assert all(r["answer"] for r in rows)
