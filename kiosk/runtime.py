@@ -27,6 +27,7 @@ class Runtime:
     assistant: Assistant
     warnings: list[KioskError] = field(default_factory=list)
     closers: list = field(default_factory=list)
+    sinks: dict = field(default_factory=dict)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -67,7 +68,7 @@ def load_llm(config: Config) -> LLMBackend:
     )
 
 
-def build(config: Config, with_llm: bool = True) -> Runtime:
+def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Runtime:
     """Knowledge errors are fatal (nothing to answer from); an LLM error is a warning."""
     knowledge = open_knowledge(config)
     warnings: list[KioskError] = []
@@ -82,4 +83,10 @@ def build(config: Config, with_llm: bool = True) -> Runtime:
     assistant.llm_error = warnings[0] if warnings else None
     runtime = Runtime(config, assistant, warnings)
     runtime.closers.append(knowledge.index.close)
+    if with_sinks:
+        from kiosk.store.sink import attach
+
+        sink = attach(config, assistant)
+        runtime.sinks["log"] = sink
+        runtime.closers.append(sink.close)
     return runtime

@@ -72,22 +72,27 @@ def build_request(
                 break
         request.messages = messages
     else:
+        examples = list(template.examples)
         while True:
-            prompt = _completion_prompt(instructions, template, facts, history, question)
-            if llm.count_tokens(prompt) <= budget or not _shrink(history, facts):
+            prompt = _completion_prompt(instructions, examples, facts, history, question)
+            if llm.count_tokens(prompt) <= budget or not _shrink(history, facts, examples):
                 break
         request.prompt = prompt
         request.stop = list(COMPLETION_STOPS)
     return request
 
 
-def _shrink(history: list[tuple[str, str]], facts: list[str]) -> bool:
-    """Drop the oldest turn, else the weakest fact (never the best one). False: nothing left to drop."""
+def _shrink(history: list[tuple[str, str]], facts: list[str], examples: list | None = None) -> bool:
+    """Drop the oldest turn, else the weakest fact, else an example, else halve the best
+    fact (never drop it). False: nothing left to drop."""
     if history:
         history.pop(0)
         return True
     if len(facts) > 1:
         facts.pop()
+        return True
+    if examples:
+        examples.pop()
         return True
     if facts and len(facts[0]) > 80:
         facts[0] = facts[0][: len(facts[0]) // 2]
@@ -107,13 +112,13 @@ def _chat_messages(
 
 def _completion_prompt(
     instructions: str,
-    template: PromptTemplate,
+    examples: list,
     facts: list[str],
     history: list[tuple[str, str]],
     question: str,
 ) -> str:
     parts = [instructions, ""]
-    for ex_facts, ex_q, ex_a in template.examples:
+    for ex_facts, ex_q, ex_a in examples:
         parts += [_facts_block(list(ex_facts)), f"Visitor: {ex_q}", f"Assistant: {ex_a}", ""]
     parts.append(_facts_block(facts))
     for q, a in history:
