@@ -12,6 +12,7 @@ knowledge does not cover are refused.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import threading
 import time
@@ -46,6 +47,14 @@ def _summary(ttfts: list[float], gaps: list[float], counts: list[int], totals: l
     }
 
 
+def _result(start: float, stamps: list[float]) -> tuple[float, list[float], int, float]:
+    """(TTFT, inter-token gaps, tokens, total seconds) from token arrival times."""
+    stamps = stamps[:BENCH_TOKENS]
+    total = (stamps[-1] if stamps else time.perf_counter()) - start
+    ttft = (stamps[0] - start) if stamps else total
+    return ttft, [b - a for a, b in itertools.pairwise(stamps)], len(stamps), total
+
+
 def _timed(pieces) -> tuple[float, list[float], int, float]:
     start = time.perf_counter()
     stamps = []
@@ -53,10 +62,7 @@ def _timed(pieces) -> tuple[float, list[float], int, float]:
         stamps.append(time.perf_counter())
         if len(stamps) >= BENCH_TOKENS:
             break
-    total = (stamps[-1] if stamps else time.perf_counter()) - start
-    ttft = (stamps[0] - start) if stamps else total
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    return ttft, gaps, len(stamps), total
+    return _result(start, stamps)
 
 
 def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, float]:
@@ -89,10 +95,7 @@ def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
             if len(stamps) >= BENCH_TOKENS:
                 cancel.set()
         await worker
-        stamps = stamps[:BENCH_TOKENS]
-        total = (stamps[-1] if stamps else time.perf_counter()) - start
-        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-        return (stamps[0] - start if stamps else total), gaps, len(stamps), total
+        return _result(start, stamps)
 
     return asyncio.run(consume())
 
@@ -103,11 +106,8 @@ def _cancel_latency(llm, request, runs: int) -> list[float]:
     for _ in range(runs):
         llm.raw().reset()
         cancel = threading.Event()
-        seen = 0
-        stopped_at = None
         cancel_at = None
-        for _piece in llm.stream(request, cancel):
-            seen += 1
+        for seen, _piece in enumerate(llm.stream(request, cancel), 1):
             if seen == 8:
                 cancel_at = time.perf_counter()
                 cancel.set()
@@ -177,7 +177,15 @@ def load_questions(path: Path = QUESTIONS) -> tuple[list[dict], list[dict]]:
 def bench_answers(args, config: Config) -> dict:
     from kiosk.runtime import build
 
-    path = Path(getattr(args, "questions", None) or QUESTIONS)
+    path = QUESTIONS
+    venue_dir = getattr(args, "venue", None)
+    if venue_dir:
+        venue_dir = Path(venue_dir)
+        path = venue_dir / "questions.toml"
+        config.knowledge.path = str(venue_dir / "knowledge")
+        venue_file = venue_dir / "venue.toml"
+        if venue_file.is_file():
+            config.venue.name = tomllib.loads(venue_file.read_text("utf-8")).get("name", config.venue.name)
     answerable, off_topic = load_questions(path)
     rt = build(config, with_sinks=False)
     modes: dict[str, int] = {}

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from kiosk.knowledge.index import Entry
+from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.retrieve import STOPWORDS
 
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
@@ -28,90 +29,8 @@ _LEAK = re.compile(r"(visitor|question|facts?|assistant|answer)\s*:", re.I)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 _WORD = re.compile(r"[a-z]+")
 
-# Words a correct answer may use that the facts never contain.
-_GLUE = frozenset(
-    [
-        "yes",
-        "no",
-        "sorry",
-        "sure",
-        "welcome",
-        "course",
-        "happy",
-        "help",
-        "glad",
-        "visit",
-        "ask",
-        "staff",
-        "member",
-        "desk",
-        "info",
-        "information",
-        "answer",
-        "question",
-        "available",
-        "open",
-        "opens",
-        "closed",
-        "close",
-        "free",
-        "need",
-        "needs",
-        "able",
-        "allowed",
-        "cannot",
-        "use",
-        "find",
-        "located",
-        "place",
-        "venue",
-        "day",
-        "days",
-        "time",
-        "times",
-        "today",
-        "tomorrow",
-        "week",
-        "weekend",
-        "weekends",
-        "daily",
-        "every",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "first",
-        "last",
-        "next",
-        "here",
-        "there",
-        "inside",
-        "outside",
-        "near",
-        "also",
-        "however",
-        "great",
-        "good",
-        "go",
-        "come",
-        "take",
-        "get",
-        "see",
-        "call",
-        "email",
-        "walk",
-        "look",
-    ]
-)
-_NEGATIONS = frozenset(
-    ["not", "no", "only", "closed", "never", "cannot", "can't", "isn't", "aren't", "don't", "doesn't"]
-)
+_GLUE = words("answer_glue")
+_NEGATIONS = words("negations")
 
 
 def _stem(word: str) -> str:
