@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from kiosk import events as ev
 from kiosk.assistant import KIOSK_PRIORITY, OTHER_PRIORITY, LLMGate
+from kiosk.web.sessions import FairQueue, KioskWatch
 
 
 async def _take(gate: LLMGate, order: list[str], name: str, priority: int, client: str, hold: float = 0):
@@ -83,3 +85,37 @@ async def test_cancelled_waiter_does_not_block_the_queue():
     gate.release()
     await stays
     assert order == ["stays"] and gate.queued == 0
+
+
+# --- the web admission queue ------------------------------------------------------------
+
+
+async def _enter(queue, order: list[str], name: str, client: str, hold: float = 0.0):
+    await queue.acquire(client)
+    order.append(name)
+    await asyncio.sleep(hold)
+    queue.release()
+
+
+async def test_fair_queue_round_robin_and_kiosk_hold():
+    queue = FairQueue(slots=1)
+    watch = KioskWatch(queue)
+    order: list[str] = []
+    await queue.acquire("busy")
+    tasks = [
+        asyncio.ensure_future(_enter(queue, order, n, c))
+        for n, c in (("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a"), ("c1", "c"))
+    ]
+    await asyncio.sleep(0)
+    watch(ev.QuestionReceived(conversation_id="k", t=0.0, text="q", source="kiosk", turn=1))
+    queue.release()  # the slot frees while the kiosk's visitor is answered: nobody enters
+    await asyncio.sleep(0.01)
+    assert order == [] and queue.active == 0
+    watch(ev.QuestionReceived(conversation_id="w", t=0.0, text="q", source="web", turn=1))
+    watch(ev.AnswerDone(conversation_id="other", t=0.0, text="", outcome="instant", engine="x"))
+    await asyncio.sleep(0.01)
+    assert order == []  # web events do not lift the hold
+    watch(ev.AnswerDone(conversation_id="k", t=0.0, text="", outcome="instant", engine="x"))
+    await asyncio.gather(*tasks)
+    assert order == ["a1", "b1", "c1", "a2", "a3"]
+    assert queue.active == 0 and queue.waiting == 0

@@ -32,7 +32,7 @@ from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
 from kiosk.errors import CertError
 from kiosk.web.certs import device_hostname
-from kiosk.web.sessions import EventHub, FairQueue, RateLimiter, SessionStore, WebSession
+from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
 from kiosk.web.tls import POLL_S, CertManager
 
 log = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 async def _on_startup(app: web.Application) -> None:
     state = app[STATE]
-    state.hub = EventHub(state.assistant)
+    state.hub = EventHub(state.assistant, extra=KioskWatch(state.queue))
     state.sessions = SessionStore(state.assistant, max_sessions=max(64, 4 * state.config.web.max_connections))
 
 

@@ -61,7 +61,19 @@ class FairQueue:
     def __init__(self, slots: int = WEB_SLOTS) -> None:
         self.slots = slots
         self.active = 0
+        self.held = False
         self._waiting: OrderedDict[str, deque[asyncio.Future]] = OrderedDict()
+
+    def hold(self) -> None:
+        """Admit nobody new (the kiosk's own visitor is being answered)."""
+        self.held = True
+
+    def resume(self) -> None:
+        self.held = False
+        while self.active < self.slots and self._waiting:
+            self.active += 1
+            if not self._grant():
+                self.active -= 1
 
     @property
     def waiting(self) -> int:
@@ -71,7 +83,7 @@ class FairQueue:
         return self.waiting if self.active >= self.slots else 0
 
     async def acquire(self, client: str) -> None:
-        if self.active < self.slots and not self._waiting:
+        if self.active < self.slots and not self._waiting and not self.held:
             self.active += 1
             return
         fut = asyncio.get_running_loop().create_future()
@@ -89,6 +101,11 @@ class FairQueue:
             raise
 
     def release(self) -> None:
+        if self.held or not self._grant():
+            self.active -= 1
+
+    def _grant(self) -> bool:
+        """Hand the caller's slot to the next client in turn; False if nobody waits."""
         while self._waiting:
             client, queue = next(iter(self._waiting.items()))
             fut = queue.popleft()
@@ -98,14 +115,39 @@ class FairQueue:
                 self._waiting[client] = queue
             if not fut.done():
                 fut.set_result(None)
-                return
-        self.active -= 1
+                return True
+        return False
+
+
+class KioskWatch:
+    """Holds web admission while the kiosk's own visitor has a question in progress.
+
+    Instant web answers never touch the LLM gate, but their retrieval still takes CPU
+    from the kiosk visitor's answer on a 2-core device; the LLM gate's reservation
+    covers generation, this covers everything else a new web question would start.
+    """
+
+    KIOSK_SOURCES = ("kiosk", "voice")
+
+    def __init__(self, queue: FairQueue) -> None:
+        self.queue = queue
+        self._active: set[str] = set()
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.QuestionReceived) and event.source in self.KIOSK_SOURCES:
+            self._active.add(event.conversation_id)
+            self.queue.hold()
+        elif isinstance(event, ev.AnswerDone | ev.AnswerCancelled) and event.conversation_id in self._active:
+            self._active.discard(event.conversation_id)
+            if not self._active:
+                self.queue.resume()
 
 
 class EventHub:
     """Routes the Assistant's events to listeners of that one conversation only."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, extra: Callable[[ev.Event], None] | None = None) -> None:
+        self._extra = extra
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -121,6 +163,8 @@ class EventHub:
             self._deliver(event)
 
     def _deliver(self, event: ev.Event) -> None:
+        if self._extra is not None:
+            self._extra(event)
         for queue in list(self._listeners.get(event.conversation_id, ())):
             if queue.qsize() < LISTENER_BACKLOG:
                 queue.put_nowait(event)
