@@ -9,6 +9,7 @@ real name in SNI and Host. The answer comes from the real LLM and must arrive in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,8 +55,7 @@ async def _browser(pw, tmp_path: Path):
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
-            "--disable-quic",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            "--disable-quic",  # Playwright itself gives each launch a fresh --user-data-dir
         ],
     )
 
@@ -72,9 +72,9 @@ async def test_browser_asks_and_sees_the_answer_stream(tmp_path):
             assert "default-src 'self'" in response.headers["content-security-policy"]
             security = await response.security_details()
             assert security is not None and security["protocol"] in ("TLS 1.2", "TLS 1.3")
-            await page.wait_for_function(
-                "document.getElementById('status-line').textContent.startsWith('Ready')"
-            )
+            # (expect() polls through selectors: wait_for_function would need 'unsafe-eval')
+            status_line = page.locator("#status-line")
+            await async_api.expect(status_line).to_have_text(re.compile("^Ready"))
 
             # keyboard focus order: skip link, question box, Ask (Stop is disabled), status link
             order = []
@@ -99,10 +99,7 @@ async def test_browser_asks_and_sees_the_answer_stream(tmp_path):
             )
             await page.fill("#question", "Is there a section for kids?")
             await page.press("#question", "Enter")
-            await page.wait_for_function(
-                "document.getElementById('status-line').textContent === 'Ask another question.'",
-                timeout=60_000,
-            )
+            await async_api.expect(status_line).to_have_text("Ask another question.", timeout=60_000)
             answer = await page.text_content("#turns li.kiosk .text")
             asked = await page.text_content("#turns li.you .text")
             lengths = await page.evaluate("window.__lengths")

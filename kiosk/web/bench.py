@@ -154,10 +154,16 @@ async def _run(config: Config, clients: int, runs: int) -> dict:
         loaded = await _kiosk_ttfts(a, kiosk_qs, 2.0)
         await asyncio.gather(*crowd, return_exceptions=True)
         load_s = time.monotonic() - t_load
+        # Alone again after the load: other work on the machine shifts single runs a lot,
+        # so each question's baseline is the better of its two unloaded runs.
+        after = await _kiosk_ttfts(a, kiosk_qs, 0.5)
     finally:
         await handle.stop()
         rt.close()
-    alone_ms = [r["ttft_ms"] for r in alone]
+    best = {r["q"]: r["ttft_ms"] for r in alone}
+    for r in after:
+        best[r["q"]] = min(best.get(r["q"], r["ttft_ms"]), r["ttft_ms"])
+    alone_ms = [best[r["q"]] for r in alone]
     loaded_ms = [r["ttft_ms"] for r in loaded]
     lat = [r["latency_ms"] for r in results if r["ok"]]
     med_alone = statistics.median(alone_ms) if alone_ms else 0.0

@@ -357,6 +357,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": info["status"]}, headers={"Cache-Control": "no-store"})
 
 
+async def _no_icon(request: web.Request) -> web.Response:
+    """Browsers ask for it unprompted; an empty answer keeps their consoles clean."""
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -391,6 +396,7 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
     app.router.add_post("/api/ask", api_ask)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/favicon.ico", _no_icon)
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
