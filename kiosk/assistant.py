@@ -394,7 +394,7 @@ class _Run:
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = a.llm.name
-            worker = loop.run_in_executor(None, _pump, a.llm, request, cancel, queue, loop)
+            worker = loop.run_in_executor(getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop)
             try:
                 await self._consume(queue, checker, cancel)
             finally:

@@ -85,7 +85,7 @@ def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         start = time.perf_counter()
-        worker = loop.run_in_executor(None, _pump, llm, request, cancel, queue, loop)
+        worker = loop.run_in_executor(llm.executor, _pump, llm, request, cancel, queue, loop)
         stamps: list[float] = []
         while True:
             kind, _ = await queue.get()
@@ -151,7 +151,7 @@ def bench_llm(args, config: Config) -> dict:
         [r[2] for r in kiosk_res],
         [r[3] for r in kiosk_res],
     )
-    cancels = _cancel_latency(llm, request, runs)
+    cancels = llm.executor.submit(_cancel_latency, llm, request, runs).result()
     knowledge.index.close()
     return {
         "model": llm.name,

@@ -1,0 +1,153 @@
+"""The conductor with the REAL small model and the REAL demo knowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from core_support import Recorder, make_config
+
+from kiosk import events as ev
+from kiosk.assistant import Assistant
+from kiosk.llm.prompt import build_request
+from kiosk.runtime import load_llm
+
+pytestmark = pytest.mark.llm
+
+
+async def test_instant_answer_from_the_knowledge(assistant, recorder):
+    conv = assistant.start_conversation("cli")
+    done = await assistant.ask(conv, "When is storytime?")
+    assert recorder.types(conv.id) == [
+        "conversation-started", "question", "answer-started", *["answer-token"] * len(recorder.of(ev.AnswerToken)),
+        "answer-done",
+    ]
+    assert recorder.of(ev.AnswerStarted)[0].mode == "instant"
+    assert isinstance(done, ev.AnswerDone) and done.outcome == "instant"
+    assert "10:30am" in done.text
+    assert "".join(t.text for t in recorder.of(ev.AnswerToken)).strip() == done.text
+
+
+async def test_off_topic_question_is_refused_politely(assistant, recorder):
+    conv = assistant.start_conversation("cli")
+    done = await assistant.ask(conv, "What is the capital of France?")
+    assert done.outcome == "refused"
+    assert "staff" in done.text
+    assert recorder.of(ev.AnswerStarted)[0].mode == "refusal"
+
+
+async def test_llm_phrases_and_streams_a_checked_answer(llm_config, knowledge, llm):
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("cli")
+    done = await a.ask(conv, "When is the cafe open?")
+    assert rec.of(ev.AnswerStarted)[0].mode == "llm"
+    assert isinstance(done, ev.AnswerDone) and done.engine.startswith("llama.cpp")
+    assert "10am to 4pm" in done.text  # phrased by the model or, if it strayed, the fact itself
+    assert len(rec.of(ev.AnswerToken)) >= 2
+    assert done.ttft_ms > 0 and done.total_ms >= done.ttft_ms
+
+
+async def test_chat_model_path(llm_config, knowledge, chat_llm):
+    assert chat_llm.prompt_style == "chat"
+    a = Assistant(llm_config, knowledge, chat_llm)
+    done = await a.ask(a.start_conversation("cli"), "How much does printing cost?")
+    assert isinstance(done, ev.AnswerDone)
+    assert "10 pence" in done.text
+
+
+async def test_escape_cancels_generation_and_frees_the_model(llm_config, knowledge, llm):
+    llm_config.llm.max_tokens = 512
+    llm_config.llm.n_ctx = 2048
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    task = asyncio.create_task(a.ask(conv, "Tell me everything about the meeting room hire and the study rooms"))
+    while not rec.of(ev.AnswerStarted):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # mid prompt-reading or mid-answer
+    assert a.cancel(conv, "user")
+    cancelled_at = time.monotonic()
+    closing = await task
+    stopped_after = time.monotonic() - cancelled_at
+    assert isinstance(closing, ev.AnswerCancelled) and closing.reason == "user"
+    last = rec.events[-1]
+    assert last is closing  # nothing is emitted after the run ends
+    assert stopped_after < 5  # stopped, not ran to the end (speed is measured in `kiosk bench llm`)
+    # The model is free again: the next question is answered.
+    again = await a.ask(conv, "When is storytime?")
+    assert isinstance(again, ev.AnswerDone)
+
+
+async def test_new_question_cancels_the_running_answer(llm_config, knowledge, llm):
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
+    while not rec.of(ev.AnswerStarted):
+        await asyncio.sleep(0.01)
+    second = await a.ask(conv, "When is storytime?")
+    assert isinstance(await first, ev.AnswerCancelled)
+    assert rec.of(ev.AnswerCancelled)[0].reason == "new-question"
+    assert isinstance(second, ev.AnswerDone)
+
+
+async def test_fifty_turns_never_overflow_the_context(tmp_path, knowledge):
+    # A small window forces trimming on nearly every turn (and keeps the test quick).
+    cfg = make_config(tmp_path, knowledge={"instant_threshold": 1.0}, llm={"max_tokens": 24, "n_ctx": 512})
+    llm = load_llm(cfg)
+    a = Assistant(cfg, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    questions = ["Can I use a computer here?", "Is there free internet?", "How do I become a member?",
+                 "Can I get a coffee here?", "Is there somewhere to change a baby?"]
+    for i in range(50):
+        closing = await a.ask(conv, questions[i % len(questions)])
+        assert isinstance(closing, ev.AnswerDone), rec.of(ev.Fault)
+        request = build_request(llm, cfg, questions[0], knowledge.search(questions[0], 3), conv.turns)
+        assert llm.count_tokens(request.prompt) + cfg.llm.max_tokens <= llm.n_ctx
+    assert not rec.of(ev.Fault)
+    assert len(conv.turns) == 50
+
+
+async def test_short_follow_up_is_searched_with_the_last_question(assistant):
+    conv = assistant.start_conversation("kiosk")
+    await assistant.ask(conv, "When is the cafe open?")
+    done = await assistant.ask(conv, "and on Saturdays?")
+    assert isinstance(done, ev.AnswerDone) and done.outcome != "refused"
+
+
+async def test_reset_forgets_the_visitor(assistant, recorder):
+    conv = assistant.start_conversation("kiosk")
+    await assistant.ask(conv, "When is storytime?")
+    assert conv.turns
+    assistant.reset(conv, "idle")
+    assert conv.turns == []
+    assert recorder.of(ev.ConversationReset)[0].reason == "idle"
+
+
+@pytest.mark.parametrize(("text", "code"), [("x" * 10_000_000, "input.too-long"), ("   \n ", "input.empty")])
+async def test_bad_input_is_a_fault_not_a_crash(assistant, recorder, text, code):
+    conv = assistant.start_conversation("kiosk")
+    assert await assistant.ask(conv, text) is None
+    faults = recorder.of(ev.Fault)
+    assert [f.code for f in faults] == [code]
+    assert len(faults[0].message) < 200  # the message never echoes the question back
+    assert isinstance(await assistant.ask(conv, "When is storytime?"), ev.AnswerDone)
+
+
+async def test_a_broken_subscriber_does_not_stop_the_answer(assistant, recorder):
+    def broken(event):
+        raise RuntimeError("sink is broken")
+
+    assistant.subscribe(broken)
+    done = await assistant.ask(assistant.start_conversation("kiosk"), "When is storytime?")
+    assert isinstance(done, ev.AnswerDone)
+
+
+async def test_conversations_do_not_share_context(assistant):
+    kiosk = assistant.start_conversation("kiosk")
+    web = assistant.start_conversation("web", client="10.0.0.9")
+    await assistant.ask(kiosk, "When is storytime?")
+    assert web.turns == [] and len(kiosk.turns) == 1

@@ -1,0 +1,81 @@
+"""Config: defaults, strictness (unknown keys and wrong types name the key), README docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk import config as config_mod
+from kiosk import paths
+from kiosk.errors import ConfigError
+
+
+def test_defaults_without_any_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "SYSTEM_CONFIG", tmp_path / "none.toml")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    cfg = config_mod.load()
+    assert cfg.source == "built-in defaults"
+    assert cfg.session.idle_reset_s == 45
+    assert cfg.llm.model == "gemma3-270m"
+
+
+def test_user_config_is_found(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "SYSTEM_CONFIG", tmp_path / "none.toml")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "kiosk").mkdir()
+    (tmp_path / "kiosk" / "kiosk.toml").write_text('[venue]\nname = "Town Museum"\n')
+    assert config_mod.load().venue.name == "Town Museum"
+
+
+def test_file_values_override_defaults(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text('[llm]\nmax_tokens = 64\n[session]\nidle_reset_s = 30\n[speech]\nwake_phrases = ["hey kiosk"]\n')
+    cfg = config_mod.load(path)
+    assert (cfg.llm.max_tokens, cfg.session.idle_reset_s, cfg.speech.wake_phrases) == (64, 30.0, ["hey kiosk"])
+    assert cfg.source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "named"),
+    [
+        ("[llm]\nmax_tokenz = 5\n", "config.unknown-key", "llm.max_tokenz"),
+        ("[lm]\nmodel = 'x'\n", "config.unknown-key", "[lm]"),
+        ("[llm]\nmax_tokens = 'many'\n", "config.type", "llm.max_tokens"),
+        ("[session]\nidle_reset_s = true\n", "config.type", "session.idle_reset_s"),
+        ("[speech]\nwake_phrases = 'hello'\n", "config.type", "speech.wake_phrases"),
+        ("[speech]\nwake_phrases = [1]\n", "config.type", "speech.wake_phrases[0]"),
+        ("[llm]\nmax_tokens = 0\n", "config.range", "llm.max_tokens"),
+        ("[llm]\nmax_tokens = 2000\nn_ctx = 2048\n", "config.range", "llm.max_tokens"),
+        ("[llm\nmodel = 1\n", "config.syntax", "not valid TOML"),
+        ("llm = 3\n", "config.type", "llm"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, code, named):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config_mod.load(path)
+    assert err.value.code == code
+    assert named in err.value.message
+
+
+def test_missing_and_binary_files_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config_mod.load(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError) as err:
+        config_mod.load(binary)
+    assert err.value.code == "config.syntax"
+
+
+def test_readme_documents_every_key_with_its_default():
+    readme = (paths.REPO_ROOT / "README.md").read_text("utf-8")
+    for key, _default, doc in config_mod.documented_keys():
+        assert f"`{key}`" in readme, f"README lacks {key}"
+        assert doc, f"{key} has no doc"
+
+
+def test_every_key_has_a_doc_string():
+    keys = config_mod.documented_keys()
+    assert len(keys) > 40
+    assert all(doc.strip() for _, _, doc in keys)

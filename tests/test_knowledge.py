@@ -1,0 +1,108 @@
+"""Venue knowledge: Markdown parsing, the FTS5 index, retrieval and the refusal signals."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from kiosk import bench
+from kiosk.errors import KnowledgeError
+from kiosk.knowledge.index import KnowledgeIndex, parse_markdown
+from kiosk.knowledge.retrieve import Knowledge
+
+MD = """# Venue title is not an entry
+
+Intro text before any entry is ignored.
+
+## Opening hours
+Open 9am to 5pm.
+<!-- a comment the visitor never sees -->
+
+## Empty heading
+
+## Prices
+- Adults 5 pounds
+- Children free
+"""
+
+
+def test_parse_markdown_entries():
+    entries = parse_markdown(MD, "x.md")
+    assert entries == [("Opening hours", "Open 9am to 5pm."), ("Prices", "Adults 5 pounds Children free")]
+
+
+def test_demo_venue_has_enough_entries(knowledge):
+    assert len(knowledge.entries) >= 25
+
+
+def test_index_is_rebuilt_only_when_files_change(tmp_path, copy_knowledge):
+    db = tmp_path / "k.db"
+    Knowledge.open(copy_knowledge, db, use_embeddings=False).index.close()
+    fp1 = KnowledgeIndex(db).current_fingerprint()
+    # Unchanged files: same fingerprint, and the stored table is reused (rowid sequence untouched).
+    conn = sqlite3.connect(db)
+    conn.execute("create table marker (x)")
+    conn.commit()
+    conn.close()
+    Knowledge.open(copy_knowledge, db, use_embeddings=False).index.close()
+    assert "marker" in KnowledgeIndex(db).db.table_names()
+    # A changed file: re-indexed, and the new fact is searchable.
+    (copy_knowledge / "extra.md").write_text("## Ferret racing\nFerret racing is held on Tuesdays in the garden.\n")
+    k = Knowledge.open(copy_knowledge, db, use_embeddings=False)
+    assert KnowledgeIndex(db).current_fingerprint() != fp1
+    assert k.search("When is the ferret racing?", 1)[0].entry.title == "Ferret racing"
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(KnowledgeError) as err:
+        Knowledge.open(tmp_path / "nope", tmp_path / "k.db", use_embeddings=False)
+    assert err.value.code == "knowledge.missing"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.md").write_text("no headings here")
+    with pytest.raises(KnowledgeError) as err:
+        Knowledge.open(tmp_path / "empty", tmp_path / "k.db", use_embeddings=False)
+    assert err.value.code == "knowledge.empty"
+
+
+@pytest.mark.parametrize("query", ['"', "NEAR(a b)", "AND OR NOT", "*", "col:value", "';drop table entries;--", "é ü ß 🙂"])
+def test_visitor_text_never_reaches_fts_as_syntax(knowledge, query):
+    hits = knowledge.search(query, 3)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert knowledge.index.db["entries"].count == len(knowledge.entries)
+
+
+def test_retrieval_puts_the_right_entry_first(knowledge):
+    answerable, _ = bench.load_questions()
+    right = 0
+    for item in answerable:
+        top = knowledge.search(item["q"], 1)[0]
+        right += any(e.lower() in top.entry.full.lower() for e in item["expect"])
+    assert right / len(answerable) >= 0.9, f"{right}/{len(answerable)}"
+
+
+def test_off_topic_questions_score_low_or_name_something_unknown(knowledge, config):
+    _, off_topic = bench.load_questions()
+    refused = 0
+    for item in off_topic:
+        top = knowledge.search(item["q"], 1)[0]
+        refused += top.score < config.knowledge.refuse_threshold or bool(knowledge.unknown_subject(item["q"]))
+    assert refused / len(off_topic) >= 0.9
+
+
+def test_unknown_subject_signals(knowledge):
+    assert knowledge.unknown_subject("Is the museum open on Mondays?")
+    assert knowledge.unknown_subject("How much is a ticket to the football?")
+    assert knowledge.unknown_subject("Where is the Eiffel Tower?")
+    # Things the knowledge does mention are not unknown, in any number.
+    assert knowledge.unknown_subject("Are you open on Sunday?") is None
+    assert knowledge.unknown_subject("Is there a cafe?") is None
+    assert knowledge.unknown_subject("How far is the railway station?") is None
+
+
+def test_lexical_only_mode_still_answers(tmp_path):
+    from kiosk import paths
+
+    k = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "lex.db", use_embeddings=False)
+    assert k.encoder is None
+    assert k.search("How much does printing cost?", 1)[0].entry.title == "Printing and photocopying"
