@@ -95,7 +95,9 @@ class LLMGate:
     def _admits(self, priority: int) -> bool:
         return not self._reserved or priority <= min(self._reserved)
 
-    async def acquire(self, priority: int, client: str = "", preempt: Callable[[], None] | None = None) -> None:
+    async def acquire(
+        self, priority: int, client: str = "", preempt: Callable[[], None] | None = None
+    ) -> None:
         if not self._busy and not self._waiters and self._admits(priority):
             self._busy = True
             self._holder = (priority, preempt)
@@ -394,7 +396,9 @@ class _Run:
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = a.llm.name
-            worker = loop.run_in_executor(getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop)
+            worker = loop.run_in_executor(
+                getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop
+            )
             try:
                 await self._consume(queue, checker, cancel)
             finally:

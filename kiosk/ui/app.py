@@ -62,18 +62,34 @@ class KioskApp(App):
         self.resets = 0
         self._loop_thread = threading.get_ident()
         self._unsubscribe = assistant.subscribe(self._relay_event)
+        self.runtime = None
+        self.web = None
 
     # --- wiring -------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self._loop_thread = threading.get_ident()
         self.conversation_screen = ConversationScreen()
         self.install_screen(self.conversation_screen, "conversation")
         self.push_screen(self._attract())
         self.set_interval(IDLE_CHECK_S, self._check_idle)
+        if self.runtime is not None and self.config.web.enabled:
+            await self._start_web()
 
-    def on_unmount(self) -> None:
+    async def _start_web(self) -> None:
+        """The web UI shares this loop and this Assistant (one model in memory)."""
+        from kiosk.errors import KioskError
+        from kiosk.web.server import start_web
+
+        try:
+            self.web = await start_web(self.runtime)
+        except KioskError as e:
+            self.notify(f"Web UI not started: {e}", title="Staff notice", severity="error", timeout=30)
+
+    async def on_unmount(self) -> None:
         self._unsubscribe()
+        if self.web is not None:
+            await self.web.stop()
 
     def _attract(self) -> AttractScreen:
         venue = self.config.venue
@@ -88,6 +104,10 @@ class KioskApp(App):
 
     def on_assistant_event(self, message: AssistantEvent) -> None:
         event = message.event
+        if isinstance(event, ev.Fault) and not event.conversation_id:
+            # A fault of the device, not of a visitor's question (certificate, log, audio).
+            self.notify(f"{event.message} {event.fix}".strip(), title="Staff notice", severity="warning")
+            return
         if event.conversation_id != self.conversation.id:
             return  # another face's visitor (a web client): never shown here
         self.touch()
@@ -181,6 +201,7 @@ def run_app(config: Config) -> int:
             + ". Answers come from the knowledge only."
         )
     app = create_app(config, rt.assistant, notice)
+    app.runtime = rt
     try:
         app.run()
     finally:

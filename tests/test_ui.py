@@ -1,0 +1,167 @@
+"""The Textual kiosk driven by the Pilot, with the REAL model and knowledge."""
+
+from __future__ import annotations
+
+import pytest
+from core_support import Recorder, make_config
+from textual.widgets import Input, Static
+
+from kiosk import events as ev
+from kiosk.assistant import Assistant
+from kiosk.ui.app import KioskApp, create_app
+from kiosk.ui.screens import AttractScreen, ConversationScreen
+
+
+class FakeClock:
+    """The app's injected clock, advanced by the test instead of waiting 45 s."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_app(assistant: Assistant, clock=None) -> KioskApp:
+    kwargs = {"clock": clock} if clock else {}
+    return KioskApp(assistant.config, assistant, notice="", how_to_ask="Type your question below and press Enter.",
+                    **kwargs)
+
+
+async def ask(pilot, text: str) -> None:
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
+    waited = 0.0
+    while not predicate():
+        await pilot.pause(0.05)
+        waited += 0.05
+        if waited > timeout:
+            raise AssertionError("condition not reached")
+
+
+def transcript_text(app: KioskApp) -> str:
+    return "\n".join(str(w.render()) for w in app.conversation_screen.query("#transcript Static").results(Static))
+
+
+@pytest.mark.llm
+async def test_typed_question_streams_the_llm_answer(llm_config, knowledge, llm):
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    app = make_app(a)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen, AttractScreen)
+        await ask(pilot, "When is the cafe open?")
+        await wait_for(pilot, lambda: rec.of(ev.AnswerDone))
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConversationScreen)
+        tokens = rec.of(ev.AnswerToken)
+        assert len(tokens) >= 2 and rec.of(ev.AnswerStarted)[0].mode == "llm"
+        done = rec.of(ev.AnswerDone)[0]
+        text = transcript_text(app)
+        assert "You: When is the cafe open?" in text
+        assert done.text in text
+        assert "Done" in str(app.screen.query_one("#status", Static).render())
+
+
+async def test_idle_reset_clears_screen_and_context(assistant):
+    clock = FakeClock()
+    app = make_app(assistant, clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ask(pilot, "When is storytime?")
+        await wait_for(pilot, lambda: app.conversation.turns)
+        first = app.conversation
+        clock.now += assistant.config.session.idle_reset_s - 1
+        await pilot.pause(0.7)
+        assert app.conversation is first  # not yet
+        clock.now += 2
+        await wait_for(pilot, lambda: isinstance(app.screen, AttractScreen), timeout=5)
+        assert first.turns == []  # the Assistant forgot the visitor
+        assert app.conversation is not first and app.conversation.turns == []
+        assert transcript_text(app) == ""
+
+
+async def test_escape_stops_and_f2_starts_over(llm_config, knowledge, llm):
+    llm_config.llm.max_tokens = 400
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    app = make_app(a)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ask(pilot, "Tell me all about the meeting room and the study rooms")
+        await wait_for(pilot, lambda: rec.of(ev.AnswerStarted))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: rec.of(ev.AnswerCancelled) or rec.of(ev.AnswerDone))
+        if rec.of(ev.AnswerCancelled):
+            assert rec.of(ev.AnswerCancelled)[0].reason == "user"
+            await pilot.pause(0.1)
+            assert "Stopped" in str(app.screen.query_one("#status", Static).render())
+        first = app.conversation
+        await pilot.press("f2")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, AttractScreen)
+        assert app.conversation is not first and first.turns == []
+        assert rec.of(ev.ConversationReset)[0].reason == "user"
+
+
+async def test_other_conversations_are_never_shown(assistant):
+    app = make_app(assistant)
+    async with app.run_test(size=(100, 30)) as pilot:
+        web = assistant.start_conversation("web", client="10.1.1.1")
+        await assistant.ask(web, "When is storytime?")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, AttractScreen)
+        assert transcript_text(app) == ""
+
+
+async def test_keyboard_only_input_is_focused_on_both_screens(assistant):
+    app = make_app(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.focused, Input)
+        await ask(pilot, "hello")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConversationScreen) and isinstance(app.focused, Input)
+
+
+async def test_missing_microphone_is_said_on_the_attract_screen(tmp_path, knowledge):
+    cfg = make_config(tmp_path)
+    app = create_app(cfg, Assistant(cfg, knowledge, None))
+    async with app.run_test(size=(100, 30)):
+        # This machine has no sound card: the kiosk says so and offers typing.
+        assert "microphone" in app.notice
+        assert "type" in app.how_to_ask.lower()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+def test_attract_screen_snapshot(snap_compare, tmp_path, knowledge, size):
+    cfg = make_config(tmp_path)
+    app = KioskApp(cfg, Assistant(cfg, knowledge, None), notice="",
+                   how_to_ask='Say "hello kiosk", or type your question below and press Enter.')
+    assert snap_compare(app, terminal_size=size)
+
+
+async def test_kiosk_app_serves_the_web_ui_on_its_own_loop(tmp_path):
+    from kiosk import runtime
+    from tests.web_support import https_client, shared_data_dir, shared_pki
+
+    files, ca = shared_pki()
+    cfg = make_config(tmp_path, data={"dir": str(shared_data_dir())},
+                      web={"enabled": True, "cert": str(files.cert), "key": str(files.key), "port": 0,
+                           "host": "127.0.0.1"})
+    rt = runtime.build(cfg, with_llm=False)
+    app = make_app(rt.assistant)
+    app.runtime = rt
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.web is not None
+            async with https_client(ca.cert) as http:
+                url = f"https://kiosk-001.fleet.test:{app.web.port}/api/ask"
+                async with http.post(url, json={"question": "When is storytime?"}) as resp:
+                    assert resp.status == 200
+                    lines = [line async for line in resp.content]
+            assert any(b"10:30am" in line for line in lines)
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, AttractScreen)  # the web visitor's answer is not shown here
+    finally:
+        rt.close()
