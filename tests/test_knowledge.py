@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from kiosk import bench
+from kiosk import bench, paths
 from kiosk.errors import KnowledgeError
 from kiosk.knowledge.index import KnowledgeIndex, parse_markdown
 from kiosk.knowledge.retrieve import Knowledge
@@ -106,3 +106,20 @@ def test_lexical_only_mode_still_answers(tmp_path):
     k = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "lex.db", use_embeddings=False)
     assert k.encoder is None
     assert k.search("How much does printing cost?", 1)[0].entry.title == "Printing and photocopying"
+
+
+HELD_OUT = sorted(p.name for p in (paths.REPO_ROOT / "tests" / "data" / "venues").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("venue", HELD_OUT)
+def test_held_out_venues_retrieve_and_refuse(tmp_path, venue):
+    """Venues written by someone who never saw this code: a floor, so a regression shows."""
+    folder = paths.REPO_ROOT / "tests" / "data" / "venues" / venue
+    k = Knowledge.open(folder / "knowledge", tmp_path / "k.db")
+    answerable, off_topic = bench.load_questions(folder / "questions.toml")
+    right = sum(
+        any(e.lower() in k.search(i["q"], 1)[0].entry.full.lower() for e in i["expect"]) for i in answerable
+    )
+    refused = sum(k.search(i["q"], 1)[0].score < 0.3 or bool(k.unknown_subject(i["q"])) for i in off_topic)
+    assert right / len(answerable) >= 0.8, f"{right}/{len(answerable)}"
+    assert refused / len(off_topic) >= 0.8, f"{refused}/{len(off_topic)}"

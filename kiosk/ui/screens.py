@@ -90,6 +90,8 @@ class ConversationScreen(_AskingScreen):
         super().__init__(name="conversation")
         self._answer: Static | None = None
         self._answer_text = ""
+        self._sources: tuple[str, ...] = ()
+        self._mode = ""
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="transcript")
@@ -120,12 +122,15 @@ class ConversationScreen(_AskingScreen):
         transcript = self.query_one("#transcript", VerticalScroll)
         if isinstance(event, ev.QuestionReceived):
             self.set_caption("")
+            self._sources, self._mode = (), ""
             transcript.mount(Static(Text(f"You: {event.text}"), classes="question"))
             self._answer = Static("", classes="answer")
             self._answer_text = ""
             transcript.mount(self._answer)
             self.set_status("thinking")
         elif isinstance(event, ev.AnswerStarted) and self._answer is not None:
+            self._sources = event.sources
+            self._mode = event.mode
             if event.mode == "refusal":
                 self._answer.add_class("refusal")
         elif isinstance(event, ev.AnswerToken) and self._answer is not None:
@@ -135,6 +140,9 @@ class ConversationScreen(_AskingScreen):
         elif isinstance(event, ev.AnswerDone):
             if self._answer is not None and self._answer_text.strip() != event.text:
                 self._answer.update(Text(event.text))  # the record is what counts
+            if self._sources:
+                how = "from the venue's information" if self._mode == "instant" else "checked against"
+                transcript.mount(Static(Text(f"({how}: {', '.join(self._sources)})"), classes="source"))
             self.set_status("done")
         elif isinstance(event, ev.AnswerCancelled):
             if self._answer is not None:
