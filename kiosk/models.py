@@ -35,6 +35,8 @@ class ModelSpec:
     prompt_style: str = "chat"
     license: str = ""
     default: bool = False
+    language: str = ""
+    """Language of a speech model (ISO 639-1, e.g. "en"); "" for multilingual or n/a."""
 
 
 def load_manifest(path: Path = paths.MANIFEST_PATH) -> list[ModelSpec]:
@@ -92,6 +94,8 @@ def install_hint(spec: ModelSpec) -> str:
 def assemble(spec: ModelSpec) -> Path:
     """Join a chunked package's parts into models/<file> (once)."""
     target = model_path(spec)
+    if spec.assemble == "whisper-parts":
+        return _assemble_whisper(spec, target)
     if target.exists():
         return target
     if spec.assemble != "gemma3-chunks":
@@ -107,7 +111,13 @@ def assemble(spec: ModelSpec) -> Path:
                 install_hint(spec),
             )
         chunks.append(part)
-    tmp = target.with_suffix(".partial")
+    _concatenate(chunks, target)
+    return target
+
+
+def _concatenate(chunks: list[Path], target: Path) -> None:
+    """Write the parts one after another, atomically (a crash leaves no half file)."""
+    tmp = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("wb") as out:
         for chunk in chunks:
@@ -115,6 +125,34 @@ def assemble(spec: ModelSpec) -> Path:
                 while block := f.read(1 << 20):
                     out.write(block)
     tmp.replace(target)
+
+
+WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def _assemble_whisper(spec: ModelSpec, target: Path) -> Path:
+    """A CTranslate2 Whisper model split over packages ``<module>_part1..N``.
+
+    Part 1 holds the small side files and ``model.bin.part1``; each further part holds
+    ``model.bin.partN``. The result is the folder faster-whisper loads: models/<file>/.
+    """
+    import shutil
+
+    if (target / "model.bin").is_file():
+        return target
+    parts: list[Path] = []
+    i = 1
+    while (pkg := package_dir(f"{spec.module}_part{i}")) is not None:
+        parts.append(pkg / "data" / f"model.bin.part{i}")
+        i += 1
+    wanted = 1 + len(spec.extra_packages)
+    if len(parts) < wanted or not all(p.is_file() for p in parts):
+        raise ModelError("model.missing", f"{spec.name} needs {wanted} parts; {len(parts)} are installed",
+                         install_hint(spec))
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WHISPER_SIDE_FILES:
+        shutil.copyfile(parts[0].parent / name, target / name)
+    _concatenate(parts, target / "model.bin")
     return target
 
 
