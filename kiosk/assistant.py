@@ -271,7 +271,7 @@ class _Run:
             return
         hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
         best = hits[0].score if hits else 0.0
-        if best < cfg.knowledge.refuse_threshold:
+        if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_place(question):
             self.start("refusal", (), best)
             self.outcome = "refused"
             self.show_text(self._refusal())

@@ -43,10 +43,10 @@ class VenueConfig:
 class KnowledgeConfig:
     path: str = opt(str(paths.DEMO_KNOWLEDGE_DIR), "Folder of Markdown files; each '## ' heading is one entry.")
     instant_threshold: float = opt(
-        0.62, "Retrieval score at or above which the entry itself is the answer, without the LLM."
+        0.50, "Retrieval score at or above which the entry itself is the answer, without the LLM."
     )
     refuse_threshold: float = opt(
-        0.40, "Retrieval score below which the question is refused as not covered by the knowledge."
+        0.30, "Retrieval score below which the question is refused as not covered by the knowledge."
     )
     top_k: int = opt(3, "How many entries go into the LLM prompt.")
     embeddings: bool = opt(True, "Use the MiniLM sentence encoder beside full-text search (false: lexical only).")
