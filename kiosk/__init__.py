@@ -1,0 +1,3 @@
+"""kiosk: an offline voice assistant for walk-up kiosks."""
+
+__version__ = "0.1.0"
