@@ -149,7 +149,8 @@ class VoskWake:
 
     name = "vosk"
 
-    def __init__(self, model_dir: Path | str, phrases: list[str] | tuple[str, ...], model: object = None) -> None:
+    def __init__(self, model_dir: Path | str, phrases: list[str] | tuple[str, ...],
+                 model: object = None) -> None:
         from kiosk.speech.stt import load_vosk_model
 
         self.phrases = tuple(normalise(p) for p in phrases if normalise(p))
@@ -158,7 +159,19 @@ class VoskWake:
         self._model = model if model is not None else load_vosk_model(model_dir)
         import vosk
 
-        self._grammar = json.dumps([*self.phrases, "[unk]"], ensure_ascii=False)
+        find = getattr(self._model, "vosk_model_find_word", None)
+        if find is not None:
+            unknown = sorted({w for p in self.phrases for w in p.split() if find(w) < 0})
+            if unknown:
+                raise SpeechError(
+                    "speech.wake-phrase",
+                    f"the Vosk model does not know the word(s) {', '.join(unknown)} in the wake phrase",
+                    "choose wake phrases from the model's vocabulary, or use wake_engine = pocketsphinx",
+                )
+        # Without [unk] every sound is forced onto a wake phrase; some small models lack it.
+        self.has_unk = find is None or find("[unk]") >= 0
+        choices = [*self.phrases, "[unk]"] if self.has_unk else list(self.phrases)
+        self._grammar = json.dumps(choices, ensure_ascii=False)
         self._rec = vosk.KaldiRecognizer(self._model, audio.SAMPLE_RATE, self._grammar)
         self._since_text = 0.0
 

