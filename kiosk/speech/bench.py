@@ -83,25 +83,56 @@ def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes) -> dict[st
             "overhead_pct": round(100.0 * (sum(piped) / sum(raw) - 1.0), 1)}
 
 
+class _Recorder:
+    """Wraps a transcriber to learn which audio the pipeline hands it (untimed pass)."""
+
+    def __init__(self, inner: stt.Transcriber) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.supports_partials = inner.supports_partials
+        self.fed = bytearray()
+
+    def start(self) -> None:
+        self.fed.clear()
+        self.inner.start()
+
+    def feed(self, chunk: bytes, is_speech: bool = True) -> str | None:
+        self.fed += chunk
+        return self.inner.feed(chunk, is_speech)
+
+    def finish(self) -> str:
+        return self.inner.finish()
+
+
+def _run_front(transcriber: stt.Transcriber, pcm: bytes) -> str:
+    front = fe.FrontEnd(_NeverWake(), vad.EnergyDetector(), transcriber)
+    front.listen()
+    text = ""
+    for i, c in enumerate(audio.split_chunks(pcm)):
+        for action in front.process(c, i * audio.CHUNK_S):
+            if isinstance(action, fe.Final):
+                return action.text
+    for action in front.end_of_stream():
+        if isinstance(action, fe.Final):
+            text = action.text
+    return text
+
+
 def _stt_cost(transcriber: stt.Transcriber, raw: Callable[[bytes], str], pcm: bytes, runs: int) -> dict[str, Any]:
-    seconds = audio.seconds(pcm)
+    """Pipeline on the whole recording vs the raw engine on exactly the audio the pipeline fed it."""
+    recorder = _Recorder(transcriber)
+    _run_front(recorder, pcm)
+    fed = bytes(recorder.fed)
+    seconds = audio.seconds(fed)
     raw_t: list[float] = []
     pipe_t: list[float] = []
     text_raw = text_pipe = ""
     for _ in range(max(1, runs)):
         t = time.perf_counter()
-        text_raw = raw(pcm)
+        text_raw = raw(fed)
         raw_t.append(time.perf_counter() - t)
-        front = fe.FrontEnd(_NeverWake(), vad.EnergyDetector(), transcriber)
         t = time.perf_counter()
-        front.listen()
-        for i, c in enumerate(audio.split_chunks(pcm)):
-            for action in front.process(c, i * audio.CHUNK_S):
-                if isinstance(action, fe.Final):
-                    text_pipe = action.text
-        for action in front.end_of_stream():
-            if isinstance(action, fe.Final):
-                text_pipe = action.text
+        text_pipe = _run_front(transcriber, pcm)
         pipe_t.append(time.perf_counter() - t)
     best_raw, best_pipe = min(raw_t), min(pipe_t)
     return {"audio_s": round(seconds, 2), "raw_rtf": round(best_raw / seconds, 3),
@@ -137,14 +168,21 @@ class _NeverWake:
         pass
 
 
-def _raw_pocketsphinx(pcm: bytes) -> str:
+def _raw_pocketsphinx() -> Callable[[bytes], str]:
+    """pocketsphinx's own streaming calls, 20 ms at a time, as the pipeline uses it."""
     from pocketsphinx import Decoder
 
     d = Decoder(loglevel="FATAL")
-    d.start_utt()
-    d.process_raw(pcm, False, True)
-    d.end_utt()
-    return d.hyp().hypstr if d.hyp() else ""
+
+    def run(pcm: bytes) -> str:
+        d.start_utt()
+        for c in audio.split_chunks(pcm):
+            d.process_raw(c, False, False)
+            d.hyp()
+        d.end_utt()
+        return d.hyp().hypstr if d.hyp() else ""
+
+    return run
 
 
 def _raw_vosk(model: Any) -> Callable[[bytes], str]:
@@ -154,7 +192,9 @@ def _raw_vosk(model: Any) -> Callable[[bytes], str]:
 
     def run(pcm: bytes) -> str:
         rec = vosk.KaldiRecognizer(model, audio.SAMPLE_RATE)
-        rec.AcceptWaveform(pcm)
+        for c in audio.split_chunks(pcm):
+            if not rec.AcceptWaveform(c):
+                rec.PartialResult()
         return json.loads(rec.FinalResult()).get("text", "")
 
     return run
@@ -211,6 +251,16 @@ def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:
 
     result["wake.pocketsphinx.cost"] = _wake_cost(make_ps, sample)
     result["wake.pocketsphinx.accuracy"] = wake_figures(make_ps, synth, phrase)
+    choice = engines.choose_wake(cfg)
+    if choice.engine == "pocketsphinx+whisper":
+        verifier = stt.WhisperTranscriber(choice.model, partials=False)
+
+        def make_verified() -> wake.WakeWordDetector:
+            return engines.build_wake(cfg, choice, whisper=verifier)
+
+        result["wake.pocketsphinx+whisper.cost"] = _wake_cost(make_verified, sample)
+        result["wake.pocketsphinx+whisper.accuracy"] = wake_figures(make_verified, synth, phrase)
+    result["wake.live"] = choice.engine
 
     ko_dir = _ko_model()
     if ko_dir is not None:
@@ -222,7 +272,7 @@ def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         result["stt.vosk-ko"] = _stt_cost(stt.VoskTranscriber(ko_dir, model=model), _raw_vosk(model), ko_q, runs)
 
     utter = corpus.framed(synth.flite(corpus.QUESTIONS[0], "slt").pcm, 0.3, 1.0)
-    result["stt.pocketsphinx"] = _stt_cost(stt.PocketsphinxTranscriber(), _raw_pocketsphinx, utter, runs)
+    result["stt.pocketsphinx"] = _stt_cost(stt.PocketsphinxTranscriber(), _raw_pocketsphinx(), utter, runs)
     whisper_dir = engines.whisper_model()
     if whisper_dir is not None:
         w = stt.WhisperTranscriber(whisper_dir, partials=False)

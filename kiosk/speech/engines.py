@@ -101,7 +101,11 @@ def choose_wake(cfg: SpeechConfig) -> Choice:
     if want in ("auto", "pocketsphinx"):
         if _has("pocketsphinx"):
             reason = "configured" if want == "pocketsphinx" else "no usable English Vosk model"
-            return Choice("pocketsphinx", f"{reason}; keyphrase spotting with the bundled US English model")
+            reason += "; keyphrase spotting with the bundled US English model"
+            whisper = whisper_model() if _has("faster_whisper") else None
+            if whisper is not None:
+                return Choice("pocketsphinx+whisper", f"{reason}, each hit confirmed by Whisper", whisper)
+            return Choice("pocketsphinx", reason)
         return Choice("none", "pocketsphinx is not installed")
     return Choice("none", f"unknown wake_engine {want!r}")
 
@@ -139,10 +143,24 @@ def choose_tts(cfg: SpeechConfig) -> Choice:
     return Choice("none", "neither Piper nor espeak-ng is installed")
 
 
-def build_wake(cfg: SpeechConfig, choice: Choice | None = None) -> wake.WakeWordDetector:
+VERIFIED_SENSITIVITY_BOOST = 0.25
+"""With a verifier behind it the spotter can afford to fire more often (1e-30 -> 1e-40 at 0.5)."""
+
+
+def build_wake(cfg: SpeechConfig, choice: Choice | None = None,
+               whisper: stt.WhisperTranscriber | None = None) -> wake.WakeWordDetector:
     choice = choice or choose_wake(cfg)
     if choice.engine == "vosk" and choice.model is not None:
         return wake.VoskWake(choice.model, cfg.wake_phrases)
+    if choice.engine == "pocketsphinx+whisper" and choice.model is not None:
+        boosted = min(1.0, cfg.wake_sensitivity + VERIFIED_SENSITIVITY_BOOST)
+        verifier = whisper or stt.WhisperTranscriber(choice.model, partials=False)
+        prompt = " ".join(f"{p.strip().capitalize()}." for p in cfg.wake_phrases)
+
+        def verify(pcm: bytes) -> str:
+            return verifier.decode(pcm, prompt=prompt)
+
+        return wake.VerifiedWake(wake.PocketsphinxWake(cfg.wake_phrases, boosted), verify, "whisper")
     if choice.engine == "pocketsphinx":
         return wake.PocketsphinxWake(cfg.wake_phrases, cfg.wake_sensitivity)
     raise SpeechError("speech.no-wake-engine", f"no wake-word engine: {choice.reason}", "see: kiosk doctor")
@@ -177,10 +195,12 @@ def timeouts(cfg: SpeechConfig) -> fe.Timeouts:
 def build_front_end(cfg: SpeechConfig, echo: EchoReference | None = None,
                     transcriber: stt.Transcriber | None = None,
                     detector: wake.WakeWordDetector | None = None) -> fe.FrontEnd:
+    transcriber = transcriber or build_transcriber(cfg)
+    shared = transcriber if isinstance(transcriber, stt.WhisperTranscriber) else None
     return fe.FrontEnd(
-        wake=detector or build_wake(cfg),
+        wake=detector or build_wake(cfg, whisper=shared),
         detector=vad.make_detector(),
-        transcriber=transcriber or build_transcriber(cfg),
+        transcriber=transcriber,
         timeouts=timeouts(cfg),
         echo=echo,
         wake_phrases=tuple(wake.normalise(p) for p in cfg.wake_phrases),

@@ -198,12 +198,16 @@ class WhisperTranscriber:
         self._last_cost = PARTIAL_MIN_INTERVAL_S
         self._last_partial = ""
 
-    def decode(self, pcm: bytes) -> str:
-        """One full decode (also what the benchmark calls 'raw')."""
+    def decode(self, pcm: bytes, prompt: str | None = None) -> str:
+        """One full decode (also what the benchmark calls 'raw').
+
+        ``prompt`` primes the decoder with likely words (the wake phrase, for the wake
+        verifier): Whisper spells a rare word like "kiosk" as "key ask" without it.
+        """
         try:
             segments, _ = self._model.transcribe(
                 audio.to_float(pcm), language=self.language, beam_size=1, without_timestamps=True,
-                condition_on_previous_text=False, vad_filter=False,
+                condition_on_previous_text=False, vad_filter=False, initial_prompt=prompt,
             )
             text = " ".join(s.text.strip() for s in segments)
         except Exception as e:
@@ -233,7 +237,10 @@ class WhisperTranscriber:
             interval = max(PARTIAL_MIN_INTERVAL_S, self._last_cost)
         idle = self._worker is None or not self._worker.is_alive()
         new_audio = audio.seconds(bytes(len(self._pcm) - covered))
-        if idle and new_audio >= interval and self._speech_end > covered:
+        # In a pause the visitor may have finished: decode now, so that if the endpointer
+        # agrees, the final is (almost) ready when it does.
+        pause = not is_speech and self._speech_end > 0
+        if idle and self._speech_end > covered and (new_audio >= interval or pause):
             self._worker = threading.Thread(target=self._background, args=(bytes(self._pcm),),
                                             name="whisper-partial", daemon=True)
             self._worker.start()

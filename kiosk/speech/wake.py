@@ -13,9 +13,12 @@ without cutting off its first word.
 
 from __future__ import annotations
 
+import collections
+import difflib
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -31,6 +34,8 @@ class WakeHit:
     """Engine confidence 0..1 (1.0 where the engine gives none)."""
     tail_s: float = 0.0
     """Seconds of audio fed after the phrase ended, before the hit was reported."""
+    span_s: float = 0.0
+    """Seconds from the start of the phrase to the hit (0: unknown)."""
 
 
 @runtime_checkable
@@ -110,10 +115,12 @@ class PocketsphinxWake:
         phrase = normalise(hyp.hypstr)
         segs = list(self._decoder.seg())
         end_frame = segs[-1].end_frame if segs else self._frames
+        start_frame = segs[-1].start_frame if segs else self._frames
         score = float(segs[-1].prob) if segs else 1.0
         tail = max(0.0, (self._frames - end_frame) / 100.0)
+        span = max(0.0, (self._frames - start_frame) / 100.0)
         self.reset()
-        return WakeHit(phrase=phrase, score=round(score, 3), tail_s=tail)
+        return WakeHit(phrase=phrase, score=round(score, 3), tail_s=tail, span_s=span)
 
     def close(self) -> None:
         self._kws.unlink(missing_ok=True)
@@ -198,3 +205,61 @@ class VoskWake:
             return None
         self.reset()
         return WakeHit(phrase=phrase, score=1.0, tail_s=0.0)
+
+
+VERIFY_PAD_S = 0.8
+"""Audio before the spotted phrase handed to the verifier, so its first sound is whole."""
+VERIFY_WORD_SIMILARITY = 0.8
+"""How alike each heard word must be to the phrase's word ("kyosk" passes; "the", "yellow" do not)."""
+
+
+class VerifiedWake:
+    """A permissive keyphrase spotter whose hits a full recogniser must confirm.
+
+    Keyphrase spotting alone either misses unusual voices or wakes on "the kiosk near
+    the entrance" (measured: ``kiosk bench speech``). Spotting cheaply on every chunk
+    and asking Whisper only when the spotter fires keeps the per-chunk cost of the
+    spotter and the judgement of the recogniser; the audio keeps queueing meanwhile,
+    so nothing the visitor says after the phrase is lost.
+    """
+
+    def __init__(self, spotter: WakeWordDetector, verify: Callable[[bytes], str], verifier_name: str) -> None:
+        self.spotter = spotter
+        self.verify = verify
+        self.name = f"{spotter.name}+{verifier_name}"
+        self.phrases = spotter.phrases
+        self._recent: collections.deque[bytes] = collections.deque(maxlen=int(4.0 / audio.CHUNK_S))
+        self.rejected: list[str] = []
+        """What the verifier heard when it said no (for the bench and the log)."""
+
+    def reset(self) -> None:
+        self.spotter.reset()
+
+    def process(self, chunk: bytes) -> WakeHit | None:
+        self._recent.append(chunk)
+        hit = self.spotter.process(chunk)
+        if hit is None:
+            return None
+        span = hit.span_s or 1.5
+        n = min(len(self._recent), round((span + VERIFY_PAD_S) / audio.CHUNK_S))
+        clip = b"".join(list(self._recent)[len(self._recent) - n :])
+        heard = self.verify(clip)
+        score = phrase_similarity(heard, hit.phrase)
+        if score < VERIFY_WORD_SIMILARITY:
+            self.rejected.append(heard)
+            return None
+        return WakeHit(phrase=hit.phrase, score=round(score, 3), tail_s=hit.tail_s, span_s=hit.span_s)
+
+
+def phrase_similarity(heard: str, phrase: str) -> float:
+    """Best over word windows of the weakest word's similarity (0..1) between heard text and phrase."""
+    words = normalise(heard).split()
+    target = phrase.split()
+    best = 0.0
+    for i in range(0, max(1, len(words) - len(target) + 1)):
+        window = words[i : i + len(target)]
+        if len(window) < len(target):
+            break
+        worst = min(difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(window, target, strict=True))
+        best = max(best, worst)
+    return best
