@@ -14,6 +14,7 @@ auto means, in order of preference:
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from kiosk.errors import KioskError, SpeechError
 from kiosk.speech import frontend as fe
 from kiosk.speech import stt, tts, vad, wake
 from kiosk.speech.sinks import EchoReference
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,13 @@ def build_wake(cfg: SpeechConfig, choice: Choice | None = None,
                whisper: stt.WhisperTranscriber | None = None) -> wake.WakeWordDetector:
     choice = choice or choose_wake(cfg)
     if choice.engine == "vosk" and choice.model is not None:
-        return wake.VoskWake(choice.model, cfg.wake_phrases)
+        try:
+            return wake.VoskWake(choice.model, cfg.wake_phrases)
+        except SpeechError as e:
+            if cfg.wake_engine == "vosk" or e.code not in ("speech.wake-no-unk", "speech.wake-phrase"):
+                raise
+            log.warning("%s; spotting with pocketsphinx instead", e.message)
+            return build_wake(cfg, Choice("pocketsphinx", e.message), whisper)
     if choice.engine == "pocketsphinx+whisper" and choice.model is not None:
         boosted = min(1.0, cfg.wake_sensitivity + VERIFIED_SENSITIVITY_BOOST)
         verifier = whisper or stt.WhisperTranscriber(choice.model, partials=False)

@@ -157,7 +157,7 @@ class VoskWake:
     name = "vosk"
 
     def __init__(self, model_dir: Path | str, phrases: list[str] | tuple[str, ...],
-                 model: object = None) -> None:
+                 model: object = None, fillers: tuple[str, ...] = ()) -> None:
         from kiosk.speech.stt import load_vosk_model
 
         self.phrases = tuple(normalise(p) for p in phrases if normalise(p))
@@ -175,9 +175,17 @@ class VoskWake:
                     f"the Vosk model does not know the word(s) {', '.join(unknown)} in the wake phrase",
                     "choose wake phrases from the model's vocabulary, or use wake_engine = pocketsphinx",
                 )
-        # Without [unk] every sound is forced onto a wake phrase; some small models lack it.
+        # Without [unk] every sound is forced onto a wake phrase (measured: the Korean small
+        # model "hears" its phrase in any sentence), so such a model needs filler words.
         self.has_unk = find is None or find("[unk]") >= 0
-        choices = [*self.phrases, "[unk]"] if self.has_unk else list(self.phrases)
+        fillers = tuple(f for f in fillers if find is None or find(f) >= 0)
+        if not self.has_unk and not fillers:
+            raise SpeechError(
+                "speech.wake-no-unk",
+                "this Vosk model has no [unk] word, so a grammar of only the wake phrases would wake on any speech",
+                "use wake_engine = pocketsphinx (English) or a Vosk model that has [unk]",
+            )
+        choices = [*self.phrases, "[unk]"] if self.has_unk else [*self.phrases, *fillers]
         self._grammar = json.dumps(choices, ensure_ascii=False)
         self._rec = vosk.KaldiRecognizer(self._model, audio.SAMPLE_RATE, self._grammar)
         self._since_text = 0.0
