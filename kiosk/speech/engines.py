@@ -146,8 +146,9 @@ def choose_tts(cfg: SpeechConfig) -> Choice:
     return Choice("none", "neither Piper nor espeak-ng is installed")
 
 
-VERIFIED_SENSITIVITY_BOOST = 0.25
-"""With a verifier behind it the spotter can afford to fire more often (1e-30 -> 1e-40 at 0.5)."""
+VERIFIED_SENSITIVITY_BOOST = 0.5
+"""With a verifier behind it the spotter fires freely (0.5 -> 1.0, threshold 1e-50): over the
+kiosk's own echo a barge-in is spotted only at the most sensitive setting (measured)."""
 
 
 def build_wake(cfg: SpeechConfig, choice: Choice | None = None,
