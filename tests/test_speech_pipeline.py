@@ -20,7 +20,7 @@ from tests.speech_support import (
     Scene,
     make_config,
     real_assistant,
-    synth,  # noqa: F401  (fixture)
+    synth_fixture,  # noqa: F401  (the synth fixture)
     wait_for,
 )
 
@@ -52,10 +52,13 @@ async def test_file_wake_question_answer_and_follow_up(tmp_path, synth, whisper,
     q1 = synth.flite("hello kiosk, what time does the library open on sunday", "rms")
     q2 = synth.flite("and where can I print a document", "slt")
     late = synth.flite("where can I print a document", "awb")
-    pcm = corpus.framed(q1.pcm, 0.5, 1.5) + corpus.framed(q2.pcm, 0.5, 7.5) + corpus.framed(late.pcm, 0.5, 2.0)
+    pcm = (
+        corpus.framed(q1.pcm, 0.5, 1.5) + corpus.framed(q2.pcm, 0.5, 7.5) + corpus.framed(late.pcm, 0.5, 2.0)
+    )
     cfg = make_config(tmp_path)
-    assistant, front, loop = build(cfg, whisper, sources.PcmSource(pcm), sinks.NullSink(speed=0), speaker,
-                                   echo=False, lockstep=True)
+    assistant, _front, loop = build(
+        cfg, whisper, sources.PcmSource(pcm), sinks.NullSink(speed=0), speaker, echo=False, lockstep=True
+    )
     rec = Recorder(assistant)
     await asyncio.wait_for(loop.run(), 120)
     finals = [e.text.lower() for e in rec.of(ev.TranscriptFinal)]
@@ -92,14 +95,25 @@ async def _run_until(loop: VoiceLoop, predicate, timeout: float) -> bool:
         await asyncio.wait_for(task, 30)
 
 
-async def test_own_voice_does_not_wake_or_get_transcribed(tmp_path, synth, whisper, speaker) -> None:
-    """The answer says "hello kiosk" twice; its echo reaches the microphone at half level."""
+def _name_question(tmp_path, synth, whisper, speaker, echo: bool):
+    """A visitor asks the kiosk's name; the answer says the wake phrase; the room echoes at half level."""
     scene = Scene(echo_gain=0.5)
     scene.say(0.3, synth.flite("hello kiosk, what is your name", "rms").pcm)
-    assistant, front, loop, sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True, knowledge=NAME_KNOWLEDGE)
+    return _mic_loop(tmp_path, scene, whisper, speaker, echo=echo, knowledge=NAME_KNOWLEDGE)
+
+
+async def test_own_voice_does_not_wake_or_get_transcribed(tmp_path, synth, whisper, speaker) -> None:
+    """The answer says "hello kiosk" twice; its echo reaches the microphone at half level."""
+    assistant, front, loop, sink = _name_question(tmp_path, synth, whisper, speaker, echo=True)
     rec = Recorder(assistant)
-    done = await _run_until(loop, lambda: [e.reason for e in rec.of(ev.ListeningStopped)][-1:] == ["no-speech"]
-                            and len(rec.of(ev.ListeningStopped)) >= 2, 60)
+    done = await _run_until(
+        loop,
+        lambda: (
+            [e.reason for e in rec.of(ev.ListeningStopped)][-1:] == ["no-speech"]
+            and len(rec.of(ev.ListeningStopped)) >= 2
+        ),
+        60,
+    )
     assert done, rec.types()
     assert "hello kiosk" in rec.of(ev.AnswerDone)[0].text.lower()
     assert audio.seconds(bytes(sink.played)) > 3.0
@@ -110,10 +124,7 @@ async def test_own_voice_does_not_wake_or_get_transcribed(tmp_path, synth, whisp
 
 async def test_without_the_echo_gate_the_kiosk_wakes_itself(tmp_path, synth, whisper, speaker) -> None:
     """Control for the test above: the same room with no echo reference barges in on itself."""
-    scene = Scene(echo_gain=0.5)
-    scene.say(0.3, synth.flite("hello kiosk, what is your name", "rms").pcm)
-    assistant, front, loop, sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=False,
-                                             knowledge=NAME_KNOWLEDGE)
+    assistant, _front, loop, _sink = _name_question(tmp_path, synth, whisper, speaker, echo=False)
     rec = Recorder(assistant)
     await _run_until(loop, lambda: len(rec.of(ev.WakeDetected)) >= 2, 40)
     assert len(rec.of(ev.WakeDetected)) >= 2, rec.types()
@@ -122,15 +133,16 @@ async def test_without_the_echo_gate_the_kiosk_wakes_itself(tmp_path, synth, whi
 async def test_barge_in_by_voice_over_the_echo(tmp_path, synth, whisper, speaker) -> None:
     """The visitor, nearer the microphone than the speaker is, interrupts by voice.
 
-    Echo 20 dB under the playback: pocketsphinx stops spotting the phrase reliably once the
-    echo comes within ~15 dB of the voice (measured), which is why an echo-cancelling
-    microphone path is recommended on the image; the stop key always works.
+    Echo 20 dB under the playback. The spotter hears the phrase over such an echo 12 times
+    in 12 but only 5 in 12 at -14 dB (``kiosk bench speech``: barge_in_under_echo), which is
+    why an echo-cancelling microphone path is recommended on the image; the stop key always
+    works.
     """
     scene = Scene(echo_gain=0.1)
     scene.say(0.3, synth.flite("hello kiosk, what time does the library open on sunday", "rms").pcm)
-    assistant, front, loop, sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True)
+    assistant, front, loop, _sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True)
     rec = Recorder(assistant)
-    interrupt = synth.flite("hello kiosk, where can I print a document", "awb").pcm
+    interrupt = synth.flite("hello kiosk, where can I print a document", "rms").pcm
 
     def speaking() -> bool:
         if rec.of(ev.SpeakingStarted) and not getattr(speaking, "said", False):
@@ -138,7 +150,11 @@ async def test_barge_in_by_voice_over_the_echo(tmp_path, synth, whisper, speaker
             scene.say_now(interrupt, delay_s=0.8)
         return len(rec.of(ev.TranscriptFinal)) >= 2 and len(rec.of(ev.AnswerDone)) >= 2
 
-    assert await _run_until(loop, speaking, 60), (rec.types(), front.stats, front.coupling())
+    assert await _run_until(loop, speaking, 60), (
+        rec.types(),
+        front.stats,
+        getattr(front.wake, "rejected", None),
+    )
     done = rec.of(ev.SpeakingDone)
     assert done[0].interrupted
     assert len(rec.of(ev.WakeDetected)) == 2
@@ -151,7 +167,7 @@ async def test_barge_in_by_voice_over_the_echo(tmp_path, synth, whisper, speaker
 async def test_stop_key_and_push_to_talk(tmp_path, synth, whisper, speaker) -> None:
     scene = Scene(echo_gain=0.0)
     scene.say(0.3, synth.flite("hello kiosk, what time does the library open on sunday", "rms").pcm)
-    assistant, front, loop, sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True)
+    assistant, _front, loop, _sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True)
     rec = Recorder(assistant)
 
     def react() -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from kiosk.errors import AudioError
 from kiosk.speech import audio, corpus, sources
-from tests.speech_support import FakeInputStream, Scene, synth  # noqa: F401  (fixture)
+from tests.speech_support import FakeInputStream, Scene, synth_fixture  # noqa: F401  (the synth fixture)
 
 
 def mic(scene: Scene, **kw) -> tuple[sources.MicSource, list[FakeInputStream]]:

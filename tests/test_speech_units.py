@@ -96,13 +96,16 @@ def test_sentences_come_out_as_they_complete() -> None:
     assert s.flush() == ["Printing costs 10p."]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Ask Dr. Smith at the desk. She knows.", ["Ask Dr. Smith at the desk.", "She knows."]),
-    ("It costs 2.50 pounds. Pay by card!", ["It costs 2.50 pounds.", "Pay by card!"]),
-    ("Open 9 a.m. to 5 p.m. daily. Closed Sundays.", ["Open 9 a.m. to 5 p.m. daily.", "Closed Sundays."]),
-    ("Really? Yes.", ["Really?", "Yes."]),
-    ("no punctuation at all", ["no punctuation at all"]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ask Dr. Smith at the desk. She knows.", ["Ask Dr. Smith at the desk.", "She knows."]),
+        ("It costs 2.50 pounds. Pay by card!", ["It costs 2.50 pounds.", "Pay by card!"]),
+        ("Open 9 a.m. to 5 p.m. daily. Closed Sundays.", ["Open 9 a.m. to 5 p.m. daily.", "Closed Sundays."]),
+        ("Really? Yes.", ["Really?", "Yes."]),
+        ("no punctuation at all", ["no punctuation at all"]),
+    ],
+)
 def test_sentence_boundaries(text: str, expected: list[str]) -> None:
     assert split_stream(text) == expected
     assert split_stream(text, piece=1) == expected

@@ -139,8 +139,11 @@ def read_wav(path: str | Path) -> tuple[bytes, WavInfo]:
     elif info.width == 4:
         samples = np.frombuffer(raw, dtype="<i4").astype(np.float32) / 2147483648.0
     else:
-        raise AudioError("audio.wav-invalid", f"{p}: {info.width * 8}-bit samples are not supported",
-                         "convert it to 16-bit with sox")
+        raise AudioError(
+            "audio.wav-invalid",
+            f"{p}: {info.width * 8}-bit samples are not supported",
+            "convert it to 16-bit with sox",
+        )
     if info.rate == SAMPLE_RATE and info.channels == 1 and info.width == 2:
         return raw[: len(raw) - len(raw) % 2], info
     return convert(samples, info.rate, info.channels), info

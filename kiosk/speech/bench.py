@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -26,7 +27,23 @@ from kiosk.speech import frontend as fe
 
 KO_PHRASE = "안녕하세요"
 KO_SENTENCE = "도서관은 몇 시에 문을 엽니까"
-KO_FILLERS = ("도서관", "오늘", "날씨", "시", "가", "문", "몇", "좋습니다", "네", "아니요", "감사합니다", "의", "이", "는", "을")
+KO_FILLERS = (
+    "도서관",
+    "오늘",
+    "날씨",
+    "시",
+    "가",
+    "문",
+    "몇",
+    "좋습니다",
+    "네",
+    "아니요",
+    "감사합니다",
+    "의",
+    "이",
+    "는",
+    "을",
+)
 """Common words that absorb other speech: the Korean test model has no [unk]."""
 
 
@@ -38,7 +55,9 @@ def _ms(x: float) -> float:
     return round(x * 1000.0, 3)
 
 
-def wake_figures(make: Callable[[], wake.WakeWordDetector], synth: corpus.Synth, phrase: str) -> dict[str, Any]:
+def wake_figures(
+    make: Callable[[], wake.WakeWordDetector], synth: corpus.Synth, phrase: str
+) -> dict[str, Any]:
     """Detection per voice family and false accepts, one fresh detector per utterance."""
     detector = make()
 
@@ -64,6 +83,31 @@ def wake_figures(make: Callable[[], wake.WakeWordDetector], synth: corpus.Synth,
     return out
 
 
+ECHO_GAINS = (0.05, 0.1, 0.2, 0.3)
+"""Echo level at the microphone relative to the playback (0.1 = -20 dB)."""
+
+
+def barge_in_figures(synth: corpus.Synth, cfg: SpeechConfig, phrase: str) -> dict[str, str]:
+    """How often the spotter hears the wake phrase over the kiosk's own voice, per echo level."""
+    answer = engines.build_speaker(SpeechConfig(tts_engine=cfg.tts_engine)).synthesize(
+        "The library is open Monday to Friday from 9am to 8pm, Saturday from 10am to 5pm, "
+        "and is closed on Sundays."
+    )
+    sensitivity = min(1.0, cfg.wake_sensitivity + engines.VERIFIED_SENSITIVITY_BOOST)
+    out: dict[str, str] = {}
+    for gain in ECHO_GAINS:
+        found = total = 0
+        for voice in ("rms", "awb", "kal16"):
+            visitor = synth.flite(f"{phrase}, where can I print a document", voice).pcm
+            for offset in (0.3, 0.9, 1.5, 2.1):
+                mixed = audio.mix(audio.scale(answer, gain), audio.silence(offset) + visitor)
+                det = wake.PocketsphinxWake(cfg.wake_phrases, sensitivity)
+                found += any(det.process(c) for c in audio.split_chunks(corpus.framed(mixed)))
+                total += 1
+        out[f"echo {20 * math.log10(gain):.0f} dB"] = f"{found}/{total}"
+    return out
+
+
 def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes) -> dict[str, float]:
     chunks = audio.split_chunks(pcm)
     raw_det = make()
@@ -80,9 +124,13 @@ def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes) -> dict[st
         front.process(c, now + i * audio.CHUNK_S)
         piped.append(time.perf_counter() - t)
         front.mode = fe.Mode.WAKE  # measure spotting only, even after a hit
-    return {"raw_mean_ms": _ms(statistics.mean(raw)), "raw_p95_ms": _ms(_p95(raw)),
-            "pipeline_mean_ms": _ms(statistics.mean(piped)), "pipeline_p95_ms": _ms(_p95(piped)),
-            "overhead_pct": round(100.0 * (sum(piped) / sum(raw) - 1.0), 1)}
+    return {
+        "raw_mean_ms": _ms(statistics.mean(raw)),
+        "raw_p95_ms": _ms(_p95(raw)),
+        "pipeline_mean_ms": _ms(statistics.mean(piped)),
+        "pipeline_p95_ms": _ms(_p95(piped)),
+        "overhead_pct": round(100.0 * (sum(piped) / sum(raw) - 1.0), 1),
+    }
 
 
 class _Recorder:
@@ -120,7 +168,9 @@ def _run_front(transcriber: stt.Transcriber, pcm: bytes) -> str:
     return text
 
 
-def _stt_cost(transcriber: stt.Transcriber, raw: Callable[[bytes], str], pcm: bytes, runs: int) -> dict[str, Any]:
+def _stt_cost(
+    transcriber: stt.Transcriber, raw: Callable[[bytes], str], pcm: bytes, runs: int
+) -> dict[str, Any]:
     """Pipeline on the whole recording vs the raw engine on exactly the audio the pipeline fed it."""
     recorder = _Recorder(transcriber)
     _run_front(recorder, pcm)
@@ -137,10 +187,14 @@ def _stt_cost(transcriber: stt.Transcriber, raw: Callable[[bytes], str], pcm: by
         text_pipe = _run_front(transcriber, pcm)
         pipe_t.append(time.perf_counter() - t)
     best_raw, best_pipe = min(raw_t), min(pipe_t)
-    return {"audio_s": round(seconds, 2), "raw_rtf": round(best_raw / seconds, 3),
-            "pipeline_rtf": round(best_pipe / seconds, 3),
-            "overhead_pct": round(100.0 * (best_pipe / best_raw - 1.0), 1),
-            "raw_text": text_raw, "pipeline_text": text_pipe}
+    return {
+        "audio_s": round(seconds, 2),
+        "raw_rtf": round(best_raw / seconds, 3),
+        "pipeline_rtf": round(best_pipe / seconds, 3),
+        "overhead_pct": round(100.0 * (best_pipe / best_raw - 1.0), 1),
+        "raw_text": text_raw,
+        "pipeline_text": text_pipe,
+    }
 
 
 class _NullTranscriber:
@@ -233,10 +287,13 @@ async def _latency(config: Config, synth: corpus.Synth, texts: list[str]) -> dic
         if "token" in marks:
             gaps.append(marks["token"] - speech_end)
             finals.append(marks["final"] - speech_end)
-    return {"utterances": len(texts), "answered": len(gaps),
-            "end_of_speech_to_final_ms": round(1000 * statistics.mean(finals), 1) if finals else None,
-            "end_of_speech_to_first_token_ms": round(1000 * statistics.mean(gaps), 1) if gaps else None,
-            "includes_trailing_silence_ms": round(1000 * config.speech.trailing_silence_s, 1)}
+    return {
+        "utterances": len(texts),
+        "answered": len(gaps),
+        "end_of_speech_to_final_ms": round(1000 * statistics.mean(finals), 1) if finals else None,
+        "end_of_speech_to_first_token_ms": round(1000 * statistics.mean(gaps), 1) if gaps else None,
+        "includes_trailing_silence_ms": round(1000 * config.speech.trailing_silence_s, 1),
+    }
 
 
 def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:
@@ -263,15 +320,19 @@ def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         result["wake.pocketsphinx+whisper.cost"] = _wake_cost(make_verified, sample)
         result["wake.pocketsphinx+whisper.accuracy"] = wake_figures(make_verified, synth, phrase)
     result["wake.live"] = choice.engine
+    result["wake.barge_in_under_echo"] = barge_in_figures(synth, cfg, phrase)
 
     ko_dir = _ko_model()
     if ko_dir is not None:
         model = stt.load_vosk_model(ko_dir)
         ko = synth.espeak(f"{KO_PHRASE} {KO_SENTENCE}", "ko", 150)
-        result["wake.vosk-ko.cost"] = _wake_cost(lambda: wake.VoskWake(ko_dir, [KO_PHRASE], model=model, fillers=KO_FILLERS),
-                                                 corpus.framed(ko.pcm))
+        result["wake.vosk-ko.cost"] = _wake_cost(
+            lambda: wake.VoskWake(ko_dir, [KO_PHRASE], model=model, fillers=KO_FILLERS), corpus.framed(ko.pcm)
+        )
         ko_q = corpus.framed(synth.espeak(KO_SENTENCE, "ko", 150).pcm, 0.3, 1.0)
-        result["stt.vosk-ko"] = _stt_cost(stt.VoskTranscriber(ko_dir, model=model), _raw_vosk(model), ko_q, runs)
+        result["stt.vosk-ko"] = _stt_cost(
+            stt.VoskTranscriber(ko_dir, model=model), _raw_vosk(model), ko_q, runs
+        )
 
     utter = corpus.framed(synth.flite(corpus.QUESTIONS[0], "slt").pcm, 0.3, 1.0)
     result["stt.pocketsphinx"] = _stt_cost(stt.PocketsphinxTranscriber(), _raw_pocketsphinx(), utter, runs)

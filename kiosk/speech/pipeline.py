@@ -42,9 +42,21 @@ log = logging.getLogger(__name__)
 
 
 class VoiceLoop:
-    def __init__(self, assistant: Any, front: fe.FrontEnd, source: AudioSource, speaker: Speaker | None,
-                 sink: AudioSink, *, volume: float = 1.0, mute: bool = False, lockstep: bool = False,
-                 conversation: Callable[[], Any] | None = None, stt_engine: str = "", wake_engine: str = "") -> None:
+    def __init__(
+        self,
+        assistant: Any,
+        front: fe.FrontEnd,
+        source: AudioSource,
+        speaker: Speaker | None,
+        sink: AudioSink,
+        *,
+        volume: float = 1.0,
+        mute: bool = False,
+        lockstep: bool = False,
+        conversation: Callable[[], Any] | None = None,
+        stt_engine: str = "",
+        wake_engine: str = "",
+    ) -> None:
         self.assistant = assistant
         self.front = front
         self.source = source
@@ -104,6 +116,11 @@ class VoiceLoop:
             self._stop.set()
             if self._answer_task is not None:
                 await asyncio.gather(self._answer_task, return_exceptions=True)
+            spoken = self._spoken
+            if spoken is not None:
+                spoken.stop()
+                await self._loop.run_in_executor(None, spoken.join)
+            await self._loop.run_in_executor(None, self.front.close)
 
     def _audio_thread(self) -> None:
         assert self._loop is not None
@@ -128,8 +145,9 @@ class VoiceLoop:
             self._loop.call_soon_threadsafe(self._fault, e)
         except Exception as e:  # an engine bug must not take the kiosk down; typed input goes on
             log.exception("voice loop failed")
-            self._loop.call_soon_threadsafe(self._fault, KioskError("speech.failed", f"voice input failed: {e}",
-                                                                    "run: kiosk doctor"))
+            self._loop.call_soon_threadsafe(
+                self._fault, KioskError("speech.failed", f"voice input failed: {e}", "run: kiosk doctor")
+            )
 
     def _apply_commands(self) -> None:
         while True:
@@ -161,8 +179,9 @@ class VoiceLoop:
     def _handle(self, actions: list[fe.Action]) -> None:
         for action in actions:
             if isinstance(action, fe.Wake):
-                self._emit(ev.WakeDetected, phrase=action.hit.phrase, engine=self.wake_engine,
-                           score=action.hit.score)
+                self._emit(
+                    ev.WakeDetected, phrase=action.hit.phrase, engine=self.wake_engine, score=action.hit.score
+                )
                 if action.barge_in:
                     self._interrupt()
                     self._listening("barge-in")
@@ -172,7 +191,9 @@ class VoiceLoop:
                 self._emit(ev.TranscriptPartial, text=action.text)
             elif isinstance(action, fe.Final):
                 self._emit(ev.ListeningStopped, reason=action.reason, speech_s=action.speech_s)
-                self._emit(ev.TranscriptFinal, text=action.text, engine=self.stt_engine, audio_s=action.audio_s)
+                self._emit(
+                    ev.TranscriptFinal, text=action.text, engine=self.stt_engine, audio_s=action.audio_s
+                )
                 if action.text.strip():
                     self._start_answer(action.text)
                 else:
@@ -183,8 +204,11 @@ class VoiceLoop:
                 self._emit(ev.ListeningStopped, reason="no-speech", speech_s=0.0)
                 self.state = "idle"
             elif isinstance(action, fe.EchoRejected):
-                log.info("wake phrase ignored during playback: mic %.1f dBFS vs echo %.1f dBFS",
-                         action.mic_db, action.echo_db)
+                log.info(
+                    "wake phrase ignored during playback: mic %.1f dBFS vs echo %.1f dBFS",
+                    action.mic_db,
+                    action.echo_db,
+                )
 
     def _listening(self, reason: str) -> None:
         self.state = "listening"
@@ -219,8 +243,12 @@ class VoiceLoop:
         spoken: SpokenAnswer | None = None
         loop = asyncio.get_running_loop()
         if not self.mute and self.speaker is not None:
-            spoken = SpokenAnswer(self.speaker, self.sink, self.volume,
-                                  on_start=lambda: loop.call_soon_threadsafe(self._speaking_started, generation))
+            spoken = SpokenAnswer(
+                self.speaker,
+                self.sink,
+                self.volume,
+                on_start=lambda: loop.call_soon_threadsafe(self._speaking_started, generation),
+            )
             self._spoken = spoken
 
         def on_event(event: ev.Event) -> None:
@@ -246,7 +274,7 @@ class VoiceLoop:
             else:
                 spoken.stop()
             spoken.close()
-            await loop.run_in_executor(None, spoken.wait)
+            await loop.run_in_executor(None, spoken.join)
             if spoken.error is not None:
                 self._fault(spoken.error)
             if spoken.audio_s > 0 or spoken.interrupted:

@@ -30,7 +30,8 @@ class EchoReference:
         self.clock = clock
         self._lock = threading.Lock()
         self._chunks: collections.deque[tuple[float, float]] = collections.deque(
-            maxlen=int(ECHO_HISTORY_S / audio.CHUNK_S))
+            maxlen=int(ECHO_HISTORY_S / audio.CHUNK_S)
+        )
         self.last_end = -1e9
         """Monotonic time at which the most recent chunk finished playing."""
 
@@ -66,8 +67,9 @@ class NullSink:
 
     name = "null"
 
-    def __init__(self, speed: float = 1.0, monitor: Callable[[bytes], None] | None = None,
-                 keep: bool = True) -> None:
+    def __init__(
+        self, speed: float = 1.0, monitor: Callable[[bytes], None] | None = None, keep: bool = True
+    ) -> None:
         self.speed = speed
         self.monitor = monitor
         """Called with every played chunk (a test's acoustic echo path)."""
@@ -103,16 +105,27 @@ class SoundDeviceSink:
         try:
             import sounddevice as sd
         except (ImportError, OSError) as e:
-            raise AudioError("audio.portaudio-missing", f"sounddevice/PortAudio unavailable: {e}",
-                             "apt install libportaudio2; pip install sounddevice") from e
+            raise AudioError(
+                "audio.portaudio-missing",
+                f"sounddevice/PortAudio unavailable: {e}",
+                "apt install libportaudio2; pip install sounddevice",
+            ) from e
         try:
-            self._stream = sd.RawOutputStream(samplerate=audio.SAMPLE_RATE, channels=audio.CHANNELS,
-                                              dtype="int16", device=device, blocksize=audio.CHUNK_SAMPLES)
+            self._stream = sd.RawOutputStream(
+                samplerate=audio.SAMPLE_RATE,
+                channels=audio.CHANNELS,
+                dtype="int16",
+                device=device,
+                blocksize=audio.CHUNK_SAMPLES,
+            )
             self._stream.start()
             latency = float(self._stream.latency)
         except Exception as e:
-            raise AudioError("audio.no-output", f"cannot open the speaker ({e})",
-                             "check [speech] output_device; see: kiosk doctor") from e
+            raise AudioError(
+                "audio.no-output",
+                f"cannot open the speaker ({e})",
+                "check [speech] output_device; see: kiosk doctor",
+            ) from e
         self.latency = latency
         self.reference = EchoReference()
 

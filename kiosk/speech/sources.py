@@ -9,6 +9,7 @@ counted (``overflows``), never a crash and never an ever-growing backlog.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -110,11 +111,13 @@ def load_sounddevice() -> Any:
     try:
         import sounddevice
     except ImportError as e:
-        raise AudioError("audio.sounddevice-missing", "the sounddevice package is not installed",
-                         "pip install sounddevice") from e
+        raise AudioError(
+            "audio.sounddevice-missing", "the sounddevice package is not installed", "pip install sounddevice"
+        ) from e
     except OSError as e:  # sounddevice raises OSError when libportaudio cannot be loaded
-        raise AudioError("audio.portaudio-missing", f"PortAudio is not available ({e})",
-                         "apt install libportaudio2") from e
+        raise AudioError(
+            "audio.portaudio-missing", f"PortAudio is not available ({e})", "apt install libportaudio2"
+        ) from e
     return sounddevice
 
 
@@ -124,7 +127,9 @@ def input_devices() -> list[dict[str, Any]]:
     try:
         devices = sd.query_devices()
     except Exception as e:
-        raise AudioError("audio.query-failed", f"cannot list audio devices: {e}", "check the sound setup") from e
+        raise AudioError(
+            "audio.query-failed", f"cannot list audio devices: {e}", "check the sound setup"
+        ) from e
     return [dict(d, index=i) for i, d in enumerate(devices) if d.get("max_input_channels", 0) > 0]
 
 
@@ -137,7 +142,9 @@ class MicSource:
 
     name = "microphone"
 
-    def __init__(self, device: str | int | None = None, stream_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, device: str | int | None = None, stream_factory: Callable[..., Any] | None = None
+    ) -> None:
         self.overflows = 0
         self.device_overflows = 0
         self._queue: queue.Queue[Chunk] = queue.Queue(maxsize=QUEUE_CHUNKS)
@@ -147,18 +154,29 @@ class MicSource:
             sd = load_sounddevice()
             stream_factory = sd.InputStream
             if not input_devices():
-                raise AudioError("audio.no-input", "no microphone found (no audio input device)",
-                                 "plug in a microphone, or type questions on the screen")
+                raise AudioError(
+                    "audio.no-input",
+                    "no microphone found (no audio input device)",
+                    "plug in a microphone, or type questions on the screen",
+                )
         try:
-            self._stream = stream_factory(samplerate=audio.SAMPLE_RATE, channels=audio.CHANNELS, dtype="int16",
-                                          blocksize=audio.CHUNK_SAMPLES, device=parse_device(device),
-                                          callback=self._callback)
+            self._stream = stream_factory(
+                samplerate=audio.SAMPLE_RATE,
+                channels=audio.CHANNELS,
+                dtype="int16",
+                blocksize=audio.CHUNK_SAMPLES,
+                device=parse_device(device),
+                callback=self._callback,
+            )
             self._stream.start()
         except AudioError:
             raise
         except Exception as e:  # PortAudioError, ValueError for an unknown device name
-            raise AudioError("audio.no-input", f"cannot open the microphone {device or '(default)'}: {e}",
-                             "check [speech] input_device (kiosk doctor lists the devices)") from e
+            raise AudioError(
+                "audio.no-input",
+                f"cannot open the microphone {device or '(default)'}: {e}",
+                "check [speech] input_device (kiosk doctor lists the devices)",
+            ) from e
         self.name = f"microphone:{device}" if device not in (None, "") else "microphone"
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
@@ -171,19 +189,15 @@ class MicSource:
         while len(self._pending) >= audio.CHUNK_BYTES:
             pcm = bytes(self._pending[: audio.CHUNK_BYTES])
             del self._pending[: audio.CHUNK_BYTES]
-            chunk = Chunk(pcm, now - audio.seconds(bytes(len(self._pending))))
+            chunk = Chunk(pcm, now - len(self._pending) / (audio.SAMPLE_RATE * audio.SAMPLE_WIDTH))
             try:
                 self._queue.put_nowait(chunk)
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()  # keep the newest audio: the visitor is talking now
-                except queue.Empty:
-                    pass
                 self.overflows += 1
-                try:
+                with contextlib.suppress(queue.Full):
                     self._queue.put_nowait(chunk)
-                except queue.Full:
-                    pass
 
     def read(self, timeout: float | None = None) -> Chunk | None:
         if self._closed.is_set():

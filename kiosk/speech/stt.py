@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from kiosk.errors import SpeechError
-from kiosk.speech import audio
+from kiosk.speech import audio, require, require_file
 
 
 @runtime_checkable
@@ -62,8 +62,11 @@ def load_vosk_model(model_dir: Path | str) -> object:
         if key in _VOSK_MODELS:
             return _VOSK_MODELS[key]
         if not (path / "am").is_dir() and not (path / "conf").is_dir():
-            raise SpeechError("speech.model-missing", f"{path} is not a Vosk model folder",
-                              "run: kiosk models list (and kiosk models fetch NAME)")
+            raise SpeechError(
+                "speech.model-missing",
+                f"{path} is not a Vosk model folder",
+                "run: kiosk models list (and kiosk models fetch NAME)",
+            )
         try:
             import vosk
 
@@ -72,8 +75,11 @@ def load_vosk_model(model_dir: Path | str) -> object:
         except ImportError as e:
             raise SpeechError("speech.engine-missing", "vosk is not installed", "pip install vosk") from e
         except Exception as e:
-            raise SpeechError("speech.model-invalid", f"Vosk could not load {path}: {e}",
-                              "delete the folder and fetch the model again") from e
+            raise SpeechError(
+                "speech.model-invalid",
+                f"Vosk could not load {path}: {e}",
+                "delete the folder and fetch the model again",
+            ) from e
         _VOSK_MODELS[key] = model
         return model
 
@@ -129,8 +135,9 @@ class PocketsphinxTranscriber:
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
-            raise SpeechError("speech.engine-missing", "pocketsphinx is not installed",
-                              "pip install pocketsphinx") from e
+            raise SpeechError(
+                "speech.engine-missing", "pocketsphinx is not installed", "pip install pocketsphinx"
+            ) from e
         self._decoder = Decoder(loglevel="FATAL")
         self._open = False
         self._last = ""
@@ -169,27 +176,28 @@ class WhisperTranscriber:
 
     name = "whisper"
 
-    def __init__(self, model_dir: Path | str, threads: int = 0, partials: bool = True,
-                 language: str = "en") -> None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError as e:
-            raise SpeechError("speech.engine-missing", "faster-whisper is not installed",
-                              "pip install faster-whisper") from e
+    def __init__(
+        self, model_dir: Path | str, threads: int = 0, partials: bool = True, language: str = "en"
+    ) -> None:
+        WhisperModel = require("faster_whisper", "faster-whisper").WhisperModel
         path = Path(model_dir)
-        if not (path / "model.bin").is_file():
-            raise SpeechError("speech.model-missing", f"no Whisper model in {path}", "run: kiosk models install")
+        require_file(path / "model.bin", "Whisper model", "run: kiosk models install")
         try:
             self._model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as e:
-            raise SpeechError("speech.model-invalid", f"faster-whisper could not load {path}: {e}",
-                              "delete the folder and run: kiosk models install") from e
+            raise SpeechError(
+                "speech.model-invalid",
+                f"faster-whisper could not load {path}: {e}",
+                "delete the folder and run: kiosk models install",
+            ) from e
         self.supports_partials = partials
         self.language = language
         self._lock = threading.Lock()
         self.start()
 
     def start(self) -> None:
+        # A decode still running for the previous utterance must not answer for this one.
+        self._generation = getattr(self, "_generation", 0) + 1
         self._pcm = bytearray()
         self._speech_end = 0  # bytes of audio up to the last speech chunk
         self._worker: threading.Thread | None = None
@@ -206,21 +214,28 @@ class WhisperTranscriber:
         """
         try:
             segments, _ = self._model.transcribe(
-                audio.to_float(pcm), language=self.language, beam_size=1, without_timestamps=True,
-                condition_on_previous_text=False, vad_filter=False, initial_prompt=prompt,
+                audio.to_float(pcm),
+                language=self.language,
+                beam_size=1,
+                without_timestamps=True,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                initial_prompt=prompt,
             )
             text = " ".join(s.text.strip() for s in segments)
         except Exception as e:
             raise SpeechError("speech.stt-failed", f"faster-whisper failed: {e}", "run: kiosk doctor") from e
         return _clean_whisper(text)
 
-    def _background(self, pcm: bytes) -> None:
+    def _background(self, pcm: bytes, generation: int) -> None:
         t0 = time.perf_counter()
         try:
             text = self.decode(pcm)
         except SpeechError:
             text = ""
         with self._lock:
+            if generation != self._generation:
+                return
             self._result = (len(pcm), text)
             self._fresh = text
             self._last_cost = time.perf_counter() - t0
@@ -236,18 +251,27 @@ class WhisperTranscriber:
             covered = self._result[0] if self._result else 0
             interval = max(PARTIAL_MIN_INTERVAL_S, self._last_cost)
         idle = self._worker is None or not self._worker.is_alive()
-        new_audio = audio.seconds(bytes(len(self._pcm) - covered))
+        new_audio = (len(self._pcm) - covered) / (audio.SAMPLE_RATE * audio.SAMPLE_WIDTH)
         # In a pause the visitor may have finished: decode now, so that if the endpointer
         # agrees, the final is (almost) ready when it does.
         pause = not is_speech and self._speech_end > 0
         if idle and self._speech_end > covered and (new_audio >= interval or pause):
-            self._worker = threading.Thread(target=self._background, args=(bytes(self._pcm),),
-                                            name="whisper-partial", daemon=True)
+            self._worker = threading.Thread(
+                target=self._background,
+                args=(bytes(self._pcm), self._generation),
+                name="whisper-partial",
+                daemon=True,
+            )
             self._worker.start()
         if fresh and fresh != self._last_partial:
             self._last_partial = fresh
             return fresh
         return None
+
+    def close(self) -> None:
+        """Wait for a background decode: a C++ thread must not outlive the interpreter."""
+        if self._worker is not None:
+            self._worker.join()
 
     def finish(self) -> str:
         if self._worker is not None:

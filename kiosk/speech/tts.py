@@ -11,6 +11,7 @@ record of what it is playing can serve as the echo reference for the microphone.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import re
@@ -24,7 +25,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from kiosk.errors import SpeechError
-from kiosk.speech import audio
+from kiosk.speech import audio, require, require_file
 from kiosk.speech.sinks import AudioSink
 
 
@@ -54,8 +55,12 @@ class EspeakSpeaker:
 
     def synthesize(self, text: str) -> bytes:
         try:
-            out = subprocess.run([self.binary, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
-                                 check=True, capture_output=True, timeout=30).stdout
+            out = subprocess.run(
+                [self.binary, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            ).stdout
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
             raise SpeechError("speech.tts-failed", f"espeak-ng failed: {e}", "run: kiosk doctor") from e
         import wave
@@ -71,14 +76,10 @@ class PiperSpeaker:
     name = "piper"
 
     def __init__(self, model_path: Path | str) -> None:
-        try:
-            from piper import PiperVoice
-        except ImportError as e:
-            raise SpeechError("speech.engine-missing", "piper-tts is not installed", "pip install piper-tts") from e
-        path = Path(model_path)
-        if not path.is_file():
-            raise SpeechError("speech.model-missing", f"Piper voice {path} does not exist",
-                              "set [speech] piper_voice or install the voice package")
+        PiperVoice = require("piper", "piper-tts").PiperVoice
+        path = require_file(
+            Path(model_path), "Piper voice", "set [speech] piper_voice or install the voice package"
+        )
         try:
             self._voice = PiperVoice.load(str(path))
         except Exception as e:
@@ -97,7 +98,22 @@ class PiperSpeaker:
 
 # --- sentences ---------------------------------------------------------------------
 
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "no", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx", "mt"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "no",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "a.m",
+    "p.m",
+    "approx",
+    "mt",
+}
 _END = re.compile(r"[.!?…]+[\"')\]]*$")
 LONG_CLAUSE_CHARS = 160
 """A sentence longer than this is cut at a comma, so speech is not held back."""
@@ -129,7 +145,7 @@ class SentenceSplitter:
         # A terminator counts only once the next word has begun: "9 a.m. to" must not split.
         for m in re.finditer(r"(\S+)(\s+)(?=\S)", self._buf):
             word = m.group(1)
-            if "\n" in m.group(2) or self._ends_sentence(word, self._buf[m.end():]):
+            if "\n" in m.group(2) or self._ends_sentence(word, self._buf[m.end() :]):
                 return m.end()
         if len(self._buf) > LONG_CLAUSE_CHARS:
             comma = self._buf.rfind(", ", 0, LONG_CLAUSE_CHARS)
@@ -141,7 +157,7 @@ class SentenceSplitter:
     def _ends_sentence(word: str, following: str) -> bool:
         if not _END.search(word):
             return False
-        if word.endswith((".", ".\"", ".)")):
+        if word.endswith((".", '."', ".)")):
             stem = word.rstrip(".\"')").lower()
             if stem in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)*[a-z]", stem):
                 return False  # "Dr.", "e.g.", "a.m." — unless followed by a capital
@@ -156,8 +172,13 @@ class SentenceSplitter:
 class SpokenAnswer:
     """Sentences in, sound out: synthesis runs one sentence ahead of playback."""
 
-    def __init__(self, speaker: Speaker, sink: AudioSink, volume: float = 1.0,
-                 on_start: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        speaker: Speaker,
+        sink: AudioSink,
+        volume: float = 1.0,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
         self.speaker = speaker
         self.sink = sink
         self.volume = volume
@@ -197,6 +218,11 @@ class SpokenAnswer:
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for both threads (a synthesis may still run after ``stop``)."""
+        self._synth.join(timeout)
+        self._play.join(timeout)
+
     def _synth_loop(self) -> None:
         try:
             while not self._stop.is_set():
@@ -221,10 +247,8 @@ class SpokenAnswer:
             except queue.Full:
                 continue
         if pcm is None:
-            try:
+            with contextlib.suppress(queue.Full):
                 self._sounds.put_nowait(None)
-            except queue.Full:
-                pass
 
     def _play_loop(self) -> None:
         try:

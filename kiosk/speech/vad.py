@@ -149,8 +149,9 @@ class SileroDetector:
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
-        self.session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"],
-                                                    sess_options=opts)
+        self.session = onnxruntime.InferenceSession(
+            str(model_path), providers=["CPUExecutionProvider"], sess_options=opts
+        )
         self.threshold = threshold
         self.reset()
 

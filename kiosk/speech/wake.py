@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import difflib
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -78,8 +79,9 @@ class PocketsphinxWake:
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
-            raise SpeechError("speech.engine-missing", "pocketsphinx is not installed",
-                              "pip install pocketsphinx") from e
+            raise SpeechError(
+                "speech.engine-missing", "pocketsphinx is not installed", "pip install pocketsphinx"
+            ) from e
         self.phrases = tuple(normalise(p) for p in phrases if normalise(p))
         if not self.phrases:
             raise SpeechError("speech.wake-phrase", "no wake phrase configured", "set [speech] wake_phrases")
@@ -92,9 +94,14 @@ class PocketsphinxWake:
                 "choose wake phrases made of common English words, or install a Vosk model",
             )
         threshold = sensitivity_to_threshold(sensitivity)
-        self._kws = Path(tempfile.mkstemp(prefix="kiosk-kws-", suffix=".txt")[1])
-        self._kws.write_text("".join(f"{p} /{threshold:.0e}/\n" for p in self.phrases), "utf-8")
-        self._decoder = Decoder(kws=str(self._kws), loglevel="FATAL")
+        fd, name = tempfile.mkstemp(prefix="kiosk-kws-", suffix=".txt")
+        kws = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("".join(f"{p} /{threshold:.0e}/\n" for p in self.phrases))
+            self._decoder = Decoder(kws=str(kws), loglevel="FATAL")  # reads the file now
+        finally:
+            kws.unlink(missing_ok=True)
         self._frames = 0
         self._decoder.start_utt()
 
@@ -121,9 +128,6 @@ class PocketsphinxWake:
         span = max(0.0, (self._frames - start_frame) / 100.0)
         self.reset()
         return WakeHit(phrase=phrase, score=round(score, 3), tail_s=tail, span_s=span)
-
-    def close(self) -> None:
-        self._kws.unlink(missing_ok=True)
 
 
 _CMUDICT: set[str] | None = None
@@ -156,8 +160,13 @@ class VoskWake:
 
     name = "vosk"
 
-    def __init__(self, model_dir: Path | str, phrases: list[str] | tuple[str, ...],
-                 model: object = None, fillers: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        model_dir: Path | str,
+        phrases: list[str] | tuple[str, ...],
+        model: object = None,
+        fillers: tuple[str, ...] = (),
+    ) -> None:
         from kiosk.speech.stt import load_vosk_model
 
         self.phrases = tuple(normalise(p) for p in phrases if normalise(p))
@@ -182,17 +191,15 @@ class VoskWake:
         if not self.has_unk and not fillers:
             raise SpeechError(
                 "speech.wake-no-unk",
-                "this Vosk model has no [unk] word, so a grammar of only the wake phrases would wake on any speech",
+                "this Vosk model has no [unk] word: a grammar of just the wake phrases wakes on any speech",
                 "use wake_engine = pocketsphinx (English) or a Vosk model that has [unk]",
             )
         choices = [*self.phrases, "[unk]"] if self.has_unk else [*self.phrases, *fillers]
         self._grammar = json.dumps(choices, ensure_ascii=False)
         self._rec = vosk.KaldiRecognizer(self._model, audio.SAMPLE_RATE, self._grammar)
-        self._since_text = 0.0
 
     def reset(self) -> None:
         self._rec.Reset()
-        self._since_text = 0.0
 
     def _match(self, text: str) -> str | None:
         padded = f" {normalise(text)} "
@@ -205,7 +212,8 @@ class VoskWake:
         try:
             final = self._rec.AcceptWaveform(chunk)
             text = json.loads(self._rec.Result() if final else self._rec.PartialResult()).get(
-                "text" if final else "partial", "")
+                "text" if final else "partial", ""
+            )
         except Exception as e:  # the binding raises plain Exceptions
             raise SpeechError("speech.wake-failed", f"vosk failed: {e}", "run: kiosk doctor") from e
         phrase = self._match(text)
