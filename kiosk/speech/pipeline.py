@@ -87,8 +87,9 @@ class VoiceLoop:
         self._interrupt_and_listen("push-to-talk")
 
     def stop_key(self) -> None:
-        """Stop speaking and generating at once, and listen."""
-        self._interrupt_and_listen("barge-in")
+        """Stop speaking and generating at once, and listen; with nothing to stop, nothing happens."""
+        if self._spoken is not None or self._answer_task is not None:
+            self._interrupt_and_listen("barge-in")
 
     def stop(self) -> None:
         self._stop.set()

@@ -245,8 +245,8 @@ class VerifiedWake:
         self.name = f"{spotter.name}+{verifier_name}"
         self.phrases = spotter.phrases
         self._recent: collections.deque[bytes] = collections.deque(maxlen=int(4.0 / audio.CHUNK_S))
-        self.rejected: list[str] = []
-        """What the verifier heard when it said no (for the bench and the log)."""
+        self.rejected: collections.deque[str] = collections.deque(maxlen=20)
+        """What the verifier heard when it said no, the last few only (diagnosis; never logged)."""
 
     def reset(self) -> None:
         self.spotter.reset()
