@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[ev.Event], None]
 
+NEAR_MARGIN = 0.05
 KIOSK_PRIORITY = 0
 OTHER_PRIORITY = 1
 
@@ -74,22 +75,41 @@ class LLMGate:
 
     Waiters are served by priority (the kiosk's visitor first), then round-robin over
     clients so one busy web client cannot starve the others, then arrival order.
+
+    Queue order alone would still make the kiosk's visitor wait for the web answer
+    being generated (seconds on a Pi). So a higher-priority run may ``reserve`` the
+    gate as soon as its question arrives: a lower-priority holder is asked to stop
+    (its ``preempt`` callback; the run then ends with the checked fact, see _Run) and
+    no lower-priority waiter is let in until the reservation is released.
     """
 
     def __init__(self) -> None:
         self._busy = False
-        self._waiters: list[tuple[int, int, int, asyncio.Future]] = []
+        self._waiters: list[tuple[int, int, int, asyncio.Future, Callable[[], None] | None]] = []
         self._seq = itertools.count()
         self._served: dict[str, int] = {}
+        self._queued: dict[str, int] = {}
+        self._holder: tuple[int, Callable[[], None] | None] | None = None
+        self._reserved: list[int] = []
 
-    async def acquire(self, priority: int, client: str = "") -> None:
-        if not self._busy and not self._waiters:
+    def _admits(self, priority: int) -> bool:
+        return not self._reserved or priority <= min(self._reserved)
+
+    async def acquire(self, priority: int, client: str = "", preempt: Callable[[], None] | None = None) -> None:
+        if not self._busy and not self._waiters and self._admits(priority):
             self._busy = True
+            self._holder = (priority, preempt)
             return
         fut = asyncio.get_running_loop().create_future()
-        rounds = self._served.get(client, 0)
-        self._waiters.append((priority, rounds, next(self._seq), fut))
+        # Questions a client already has queued count as rounds too: three at once from
+        # one client go after one each from the others.
+        rounds = self._served.get(client, 0) + self._queued.get(client, 0)
+        self._queued[client] = self._queued.get(client, 0) + 1
+        self._waiters.append((priority, rounds, next(self._seq), fut, preempt))
         self._waiters.sort(key=lambda w: w[:3])
+        self._preempt_below(priority)
+        if not self._busy:
+            self._grant_next()
         try:
             await fut
         except asyncio.CancelledError:
@@ -98,15 +118,50 @@ class LLMGate:
                 self.release()  # granted just as we were cancelled: pass it on
             raise
         finally:
-            self._served[client] = rounds + 1
+            self._queued[client] -= 1
+            if not self._queued[client]:
+                del self._queued[client]
+            self._served[client] = self._served.get(client, 0) + 1
+
+    def _preempt_below(self, priority: int) -> None:
+        holder = self._holder
+        if holder is not None and priority < holder[0] and holder[1] is not None:
+            self._holder = (holder[0], None)  # ask once
+            holder[1]()
+
+    def reserve(self, priority: int) -> Callable[[], None]:
+        """Hold the gate for a run that is about to need it; returns the release."""
+        self._reserved.append(priority)
+        self._preempt_below(priority)
+        released = False
+
+        def unreserve() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._reserved.remove(priority)
+                if not self._busy:
+                    self._grant_next()
+
+        return unreserve
+
+    def _grant_next(self) -> None:
+        for i, (priority, _, _, fut, preempt) in enumerate(self._waiters):
+            if fut.done():
+                continue
+            if not self._admits(priority):
+                break  # sorted by priority: nobody after this one is admitted either
+            del self._waiters[i]
+            self._busy = True
+            self._holder = (priority, preempt)
+            fut.set_result(None)
+            return
+        self._waiters = [w for w in self._waiters if not w[3].done()]
 
     def release(self) -> None:
-        while self._waiters:
-            *_, fut = self._waiters.pop(0)
-            if not fut.done():
-                fut.set_result(None)
-                return
         self._busy = False
+        self._holder = None
+        self._grant_next()
 
     @property
     def queued(self) -> int:
@@ -215,12 +270,22 @@ class Assistant:
         try:
             text = self._validate(conv, raw)
         except InputError as e:
-            self.emit(ev.Fault(conversation_id=conv.id, t=self.now(), code=e.code, message=e.message,
-                               area=e.area, fix=e.fix))
+            self.emit(
+                ev.Fault(
+                    conversation_id=conv.id,
+                    t=self.now(),
+                    code=e.code,
+                    message=e.message,
+                    area=e.area,
+                    fix=e.fix,
+                )
+            )
             return None
         t0 = self.now()
         turn_no = len(conv.turns) + 1
-        self.emit(ev.QuestionReceived(conversation_id=conv.id, t=t0, text=text, source=conv.source, turn=turn_no))
+        self.emit(
+            ev.QuestionReceived(conversation_id=conv.id, t=t0, text=text, source=conv.source, turn=turn_no)
+        )
         run = _Run(self, conv, t0)
         try:
             await run.execute(text)
@@ -257,10 +322,21 @@ class _Run:
         self.outcome = "answered"
         self.failed = False
         self.question = ""
+        self.preempted = False
 
     # stages ------------------------------------------------------------------------
 
     async def execute(self, question: str) -> None:
+        # The kiosk's own visitor holds the model from the moment the question arrives:
+        # a web answer being generated stops now, not after this run's retrieval.
+        unreserve = self.a.gate.reserve(self.conv.priority) if self.conv.priority == KIOSK_PRIORITY else None
+        try:
+            await self._execute(question)
+        finally:
+            if unreserve is not None:
+                unreserve()
+
+    async def _execute(self, question: str) -> None:
         cfg = self.a.config
         self.question = question
         social = social_reply(question, cfg.venue.name)
@@ -271,7 +347,7 @@ class _Run:
             return
         hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
         best = hits[0].score if hits else 0.0
-        if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_place(question):
+        if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_subject(question):
             self.start("refusal", (), best)
             self.outcome = "refused"
             self.show_text(self._refusal())
@@ -283,8 +359,12 @@ class _Run:
             self.outcome = "instant"
             self.show_text(hits[0].entry.text)
             return
+        # Only entries about as good as the best one go to the model: tiny models blend
+        # whatever they are given into one answer.
+        near = [h for h in hits if h.score >= best - NEAR_MARGIN]
+        self.sources = tuple(h.entry.title for h in near)
         self.start("llm", self.sources, best)
-        await self.phrase_with_llm(question, hits)
+        await self.phrase_with_llm(question, near)
 
     def _query(self, question: str) -> str:
         """A short follow-up ("and on Sundays?") is searched together with the last question."""
@@ -307,7 +387,11 @@ class _Run:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
 
-        await a.gate.acquire(self.conv.priority, self.conv.client)
+        def preempt() -> None:
+            self.preempted = True
+            cancel.set()
+
+        await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = a.llm.name
             worker = loop.run_in_executor(None, _pump, a.llm, request, cancel, queue, loop)
@@ -341,6 +425,8 @@ class _Run:
             elif kind == "error":
                 raise payload  # type: ignore[misc]
             else:  # "end"
+                if self.preempted:
+                    return  # cut off mid-sentence: show only what was checked, then the fact
                 for verdict in checker.flush():
                     if not verdict.ok:
                         return
@@ -351,8 +437,15 @@ class _Run:
 
     def start(self, mode: str, sources: tuple[str, ...], score: float) -> None:
         self.mode = mode
-        self.a.emit(ev.AnswerStarted(conversation_id=self.conv.id, t=self.a.now(), mode=mode,
-                                     sources=sources, score=round(float(score), 4)))
+        self.a.emit(
+            ev.AnswerStarted(
+                conversation_id=self.conv.id,
+                t=self.a.now(),
+                mode=mode,
+                sources=sources,
+                score=round(float(score), 4),
+            )
+        )
 
     def show_pieces(self, pieces: list[str]) -> None:
         for piece in pieces:
@@ -368,8 +461,16 @@ class _Run:
 
     def fault(self, e: KioskError) -> None:
         self.failed = True
-        self.a.emit(ev.Fault(conversation_id=self.conv.id, t=self.a.now(), code=e.code, message=e.message,
-                             area=e.area, fix=e.fix))
+        self.a.emit(
+            ev.Fault(
+                conversation_id=self.conv.id,
+                t=self.a.now(),
+                code=e.code,
+                message=e.message,
+                area=e.area,
+                fix=e.fix,
+            )
+        )
 
     def close(self) -> ev.Event:
         now = self.a.now()
@@ -377,13 +478,20 @@ class _Run:
         conv = self.conv
         if self.cancelled or self.failed:
             reason = conv.cancel_reason if self.cancelled else "error"
-            closing: ev.Event = ev.AnswerCancelled(conversation_id=conv.id, t=now, reason=reason,
-                                                   partial_text=text)
+            closing: ev.Event = ev.AnswerCancelled(
+                conversation_id=conv.id, t=now, reason=reason, partial_text=text
+            )
         else:
             conv.turns.append(Turn(question=self.question, answer=text, sources=self.sources))
             closing = ev.AnswerDone(
-                conversation_id=conv.id, t=now, text=text, outcome=self.outcome, engine=self.engine,
-                tokens=self.tokens, ttft_ms=_ms(self.t0, self.first_token_t), total_ms=_ms(self.t0, now),
+                conversation_id=conv.id,
+                t=now,
+                text=text,
+                outcome=self.outcome,
+                engine=self.engine,
+                tokens=self.tokens,
+                ttft_ms=_ms(self.t0, self.first_token_t),
+                total_ms=_ms(self.t0, now),
                 fallback=self.fallback,
             )
         conv.cancel_reason = "user"
@@ -391,7 +499,9 @@ class _Run:
         return closing
 
 
-_FOLLOW_UP = re.compile(r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I
+)
 
 
 def _ms(t0: float, t1: float | None) -> float:
@@ -411,8 +521,13 @@ async def _wait_uncancellable(fut: asyncio.Future) -> None:
         raise asyncio.CancelledError
 
 
-def _pump(llm: LLMBackend, request: GenerationRequest, cancel: threading.Event, queue: asyncio.Queue,
-          loop: asyncio.AbstractEventLoop) -> None:
+def _pump(
+    llm: LLMBackend,
+    request: GenerationRequest,
+    cancel: threading.Event,
+    queue: asyncio.Queue,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     """Worker thread: run the blocking backend and hand each piece to the event loop."""
 
     def put(item: tuple[str, object]) -> None:

@@ -41,7 +41,9 @@ class VenueConfig:
 
 @dataclass
 class KnowledgeConfig:
-    path: str = opt(str(paths.DEMO_KNOWLEDGE_DIR), "Folder of Markdown files; each '## ' heading is one entry.")
+    path: str = opt(
+        str(paths.DEMO_KNOWLEDGE_DIR), "Folder of Markdown files; each '## ' heading is one entry."
+    )
     instant_threshold: float = opt(
         0.50, "Retrieval score at or above which the entry itself is the answer, without the LLM."
     )
@@ -49,7 +51,9 @@ class KnowledgeConfig:
         0.30, "Retrieval score below which the question is refused as not covered by the knowledge."
     )
     top_k: int = opt(3, "How many entries go into the LLM prompt.")
-    embeddings: bool = opt(True, "Use the MiniLM sentence encoder beside full-text search (false: lexical only).")
+    embeddings: bool = opt(
+        True, "Use the MiniLM sentence encoder beside full-text search (false: lexical only)."
+    )
 
 
 @dataclass
@@ -94,7 +98,9 @@ class SpeechConfig:
     trailing_silence_s: float = opt(0.7, "Seconds of silence that end an utterance.")
     max_utterance_s: float = opt(15.0, "Longest utterance before listening stops anyway.")
     no_speech_s: float = opt(5.0, "Seconds of listening without speech before giving up.")
-    follow_up_s: float = opt(6.0, "Seconds to listen for a follow-up after an answer, without the wake phrase.")
+    follow_up_s: float = opt(
+        6.0, "Seconds to listen for a follow-up after an answer, without the wake phrase."
+    )
     push_to_talk_key: str = opt("f5", "Key that starts listening without the wake phrase.")
 
 
@@ -149,7 +155,9 @@ def documented_keys() -> list[tuple[str, Any, str]]:
     defaults = Config()
     for sec_name, sec_cls in sections().items():
         for f in dataclasses.fields(sec_cls):
-            out.append((f"{sec_name}.{f.name}", getattr(getattr(defaults, sec_name), f.name), f.metadata["doc"]))
+            out.append(
+                (f"{sec_name}.{f.name}", getattr(getattr(defaults, sec_name), f.name), f.metadata["doc"])
+            )
     return out
 
 
@@ -251,13 +259,17 @@ def load(path: str | Path | None = None) -> Config:
     try:
         raw = p.read_bytes()
     except FileNotFoundError as e:
-        raise ConfigError("config.missing", f"config file {p} does not exist", "check the --config path") from e
+        raise ConfigError(
+            "config.missing", f"config file {p} does not exist", "check the --config path"
+        ) from e
     except OSError as e:
         raise ConfigError("config.unreadable", f"cannot read config file {p}: {e.strerror}", "") from e
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(
-            "config.syntax", f"config file {p} is not valid TOML: {e}", "fix the line named, or delete the file"
+            "config.syntax",
+            f"config file {p} is not valid TOML: {e}",
+            "fix the line named, or delete the file",
         ) from e
     return from_mapping(data, source=str(p))

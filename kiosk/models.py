@@ -48,7 +48,9 @@ def load_manifest(path: Path = paths.MANIFEST_PATH) -> list[ModelSpec]:
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError as e:
-        raise ModelError("model.manifest-missing", f"model manifest {path} is missing", "reinstall kiosk") from e
+        raise ModelError(
+            "model.manifest-missing", f"model manifest {path} is missing", "reinstall kiosk"
+        ) from e
     except tomllib.TOMLDecodeError as e:
         raise ModelError("model.manifest-invalid", f"model manifest {path} is not valid TOML: {e}", "") from e
     specs = []
@@ -217,13 +219,17 @@ def resolve_llm(name_or_path: str, data_dir: Path, verify_sha: bool = True) -> R
     if spec is None:
         names = ", ".join(s.name for s in load_manifest() if s.kind == "gguf")
         raise ModelError(
-            "model.unknown", f"no model named {name_or_path!r} in models/manifest.toml", f"use one of: {names}"
+            "model.unknown",
+            f"no model named {name_or_path!r} in models/manifest.toml",
+            f"use one of: {names}",
         )
     path = model_path(spec)
     if not path.is_file() and spec.assemble:
         path = assemble(spec)
     if not path.is_file():
-        raise ModelError("model.missing", f"model file for {spec.name} not found at {path}", install_hint(spec))
+        raise ModelError(
+            "model.missing", f"model file for {spec.name} not found at {path}", install_hint(spec)
+        )
     if verify_sha:
         try:
             verify(path, spec.sha256, data_dir / "verified-models.json")

@@ -62,14 +62,16 @@ class MiniLMEncoder:
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer
         except ImportError as e:
-            raise KnowledgeError("knowledge.encoder-missing", f"missing library: {e.name}", "reinstall kiosk") from e
+            raise KnowledgeError(
+                "knowledge.encoder-missing", f"missing library: {e.name}", "reinstall kiosk"
+            ) from e
         cfg = json.loads((model_dir / "config.json").read_text("utf-8"))
         self.heads = int(cfg["num_attention_heads"])
         self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         raw = load_file(str(model_dir / "model.safetensors"))
         prefix = "bert." if any(k.startswith("bert.") for k in raw) else ""
-        self.w = {k[len(prefix):]: v.astype(np.float32) for k, v in raw.items() if k.startswith(prefix)}
+        self.w = {k[len(prefix) :]: v.astype(np.float32) for k, v in raw.items() if k.startswith(prefix)}
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
@@ -99,12 +101,16 @@ class MiniLMEncoder:
             ctx = (att @ v).transpose(1, 0, 2).reshape(n, self.dim)
             x = _layer_norm(
                 x + self._linear(ctx, f"{p}.attention.output.dense"),
-                w[f"{p}.attention.output.LayerNorm.weight"], w[f"{p}.attention.output.LayerNorm.bias"], self.eps,
+                w[f"{p}.attention.output.LayerNorm.weight"],
+                w[f"{p}.attention.output.LayerNorm.bias"],
+                self.eps,
             )
             h = _gelu(self._linear(x, f"{p}.intermediate.dense"))
             x = _layer_norm(
                 x + self._linear(h, f"{p}.output.dense"),
-                w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"], self.eps,
+                w[f"{p}.output.LayerNorm.weight"],
+                w[f"{p}.output.LayerNorm.bias"],
+                self.eps,
             )
         pooled = x.mean(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)

@@ -1,9 +1,12 @@
 """Checking what the LLM says against the facts, sentence by sentence, before it is shown.
 
-Tiny models contradict the very facts they are given. So the LLM's text is held back
-one sentence at a time; a sentence is released only if every number in it appears in
-the facts (or the question), every proper name does too, and most of its content words
-are the facts' own words. The first sentence that fails stops generation: what follows
+Tiny models contradict the very facts they are given, mix one entry into another and
+carry words over from the prompt's examples. So the LLM's text is held back one
+sentence at a time; a sentence is released only if every number and proper name in it
+appears in the facts (or the question), every content word is the facts' or the
+question's own (or plain connective wording), a "yes" does not answer a fact that says
+"only" or "not" (and a "no" not one that doesn't), and the first sentence shares at
+least one word with the best-matching entry, so the answer is about what was asked. The first sentence that fails stops generation: what follows
 would build on an invented claim. If nothing usable was said, or the answer never
 states the fact's key figures, the fact itself is shown (marked as a fallback).
 
@@ -17,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from kiosk.knowledge.index import Entry
+from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.retrieve import STOPWORDS
 
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
@@ -25,15 +29,8 @@ _LEAK = re.compile(r"(visitor|question|facts?|assistant|answer)\s*:", re.I)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 _WORD = re.compile(r"[a-z]+")
 
-# Words a correct answer may use that the facts never contain.
-_GLUE = frozenset(
-    """yes no sorry sure welcome course happy help glad visit ask staff member desk info information
-    answer question available open opens closed close free need needs able allowed cannot use find
-    located place venue day days time times today tomorrow week weekend weekends daily every one two
-    three four five six seven eight nine ten first last next here there inside outside near also
-    however great good""".split()
-)
-SUPPORT_MIN = 0.6
+_GLUE = words("answer_glue")
+_NEGATIONS = words("negations")
 
 
 def _stem(word: str) -> str:
@@ -72,6 +69,9 @@ class SentenceChecker:
         self._numbers = _numbers(allowed)
         self._names = {w.lower() for w in _WORD.findall(allowed.lower())}
         self._stems = {_stem(w) for w in self._names} | {_stem(w) for w in _GLUE}
+        top_words = _WORD.findall(self.top.full.lower())
+        self._top_stems = {_stem(w) for w in top_words if w not in STOPWORDS and len(w) > 2}
+        self._top_negated = bool(_NEGATIONS & set(re.findall(r"[a-z']+", self.top.text.lower())))
 
     def check(self, sentence: str) -> Verdict:
         text = sentence.strip()
@@ -86,23 +86,28 @@ class SentenceChecker:
             if name.lower() not in self._names and name not in ("I", "I'm"):
                 return Verdict(False, sentence, [], f"name {name} not in facts")
         words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 2]
-        if words:
-            supported = sum(1 for w in words if _stem(w) in self._stems)
-            if supported / len(words) < SUPPORT_MIN:
-                return Verdict(False, sentence, [], f"only {supported}/{len(words)} words from the facts")
+        unsupported = [w for w in words if _stem(w) not in self._stems]
+        if unsupported:
+            return Verdict(False, sentence, [], f"words not in the facts: {', '.join(unsupported)}")
+        lowered = set(re.findall(r"[a-z']+", text.lower()))
+        first = next(iter(re.findall(r"[a-z]+", text.lower())), "")
+        if first == "yes" and self._top_negated and not (_NEGATIONS & lowered):
+            return Verdict(False, sentence, [], "yes against a restrictive fact")
+        if first == "no" and not self._top_negated:
+            return Verdict(False, sentence, [], "no against a permissive fact")
+        if not self._shown and not any(_stem(w) in self._top_stems for w in words):
+            return Verdict(False, sentence, [], "not about the best-matching entry")
         return Verdict(True, sentence, [])
 
     def feed(self, piece: str) -> list[Verdict]:
         """Add one generated piece; return verdicts for the sentences it completed."""
         self._pieces.append(piece)
         buffered = "".join(self._pieces)
-        match = None
-        for match in _SENTENCE_END.finditer(buffered):
-            pass
-        if match is None:
+        ends = list(_SENTENCE_END.finditer(buffered))
+        if not ends:
             return []
         # Release whole pieces up to the last sentence end; keep the rest buffered.
-        cut = match.end()
+        cut = ends[-1].end()
         taken, size = [], 0
         while self._pieces and size + len(self._pieces[0]) <= cut:
             size += len(self._pieces[0])
@@ -139,15 +144,23 @@ class SentenceChecker:
 
 
 _SOCIAL = [
-    (re.compile(r"^(hi|hello|hey|hiya|good (morning|afternoon|evening))( there)?[\s!.,]*$", re.I),
-     "Hello! Welcome to {venue}. What would you like to know?"),
-    (re.compile(r"^(thanks|thank you|cheers|great|ok(ay)?,? thanks?)( (so|very) much)?[\s!.,]*$", re.I),
-     "You're welcome! Is there anything else I can help with?"),
-    (re.compile(r"^(bye|goodbye|see you|that's all|no,? thanks?|nothing else)[\s!.,]*$", re.I),
-     "Goodbye, and enjoy your visit to {venue}!"),
-    (re.compile(r"^(help|what can you do|what can i ask( you)?|who are you)[\s?!.]*$", re.I),
-     "I'm the information kiosk for {venue}. Ask me about opening times, services, prices, "
-     "facilities or directions."),
+    (
+        re.compile(r"^(hi|hello|hey|hiya|good (morning|afternoon|evening))( there)?[\s!.,]*$", re.I),
+        "Hello! Welcome to {venue}. What would you like to know?",
+    ),
+    (
+        re.compile(r"^(thanks|thank you|cheers|great|ok(ay)?,? thanks?)( (so|very) much)?[\s!.,]*$", re.I),
+        "You're welcome! Is there anything else I can help with?",
+    ),
+    (
+        re.compile(r"^(bye|goodbye|see you|that's all|no,? thanks?|nothing else)[\s!.,]*$", re.I),
+        "Goodbye, and enjoy your visit to {venue}!",
+    ),
+    (
+        re.compile(r"^(help|what can you do|what can i ask( you)?|who are you)[\s?!.]*$", re.I),
+        "I'm the information kiosk for {venue}. Ask me about opening times, services, prices, "
+        "facilities or directions.",
+    ),
 ]
 
 

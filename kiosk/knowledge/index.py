@@ -75,7 +75,9 @@ def load_entries(folder: Path) -> list[tuple[str, str, str]]:
         try:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise KnowledgeError("knowledge.unreadable", f"cannot read {path}: {e}", "save it as UTF-8 text") from e
+            raise KnowledgeError(
+                "knowledge.unreadable", f"cannot read {path}: {e}", "save it as UTF-8 text"
+            ) from e
         entries += [(t, f, path.name) for t, f in parse_markdown(text, path.name)]
     if not entries:
         raise KnowledgeError(
@@ -130,8 +132,10 @@ class KnowledgeIndex:
             self.db["meta"].insert({"key": "fingerprint", "value": fp}, pk="key")
 
     def entries(self) -> list[Entry]:
-        return [Entry(r["id"], r["title"], r["text"], r["file"])
-                for r in self.db.query("select id, title, text, file from entries order by id")]
+        return [
+            Entry(r["id"], r["title"], r["text"], r["file"])
+            for r in self.db.query("select id, title, text, file from entries order by id")
+        ]
 
     def vectors(self) -> np.ndarray | None:
         rows = list(self.db.query("select vector from entries order by id"))

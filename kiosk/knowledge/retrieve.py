@@ -26,30 +26,26 @@ import numpy as np
 
 from kiosk.errors import KioskError
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
+from kiosk.knowledge.lexicon import words
 
 log = logging.getLogger(__name__)
 
 LEXICAL_WEIGHT = 0.1
-STOPWORDS = frozenset(
-    """a about above after again all am an and any are as at be been before being below between both but by
-    can could did do does doing down during each few for from further had has have having he her here hers
-    him his how i if in into is it its itself just me more most my no nor not now of off on once only or
-    other our ours out over own same she should so some such than that the their theirs them then there
-    these they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself please tell know want like get got let may might must
-    shall also anything something thing things much many really okay ok hi hello hey thanks thank""".split()
-)
-# Kinds of place and institution. A question naming one the venue's knowledge never
-# mentions ("is the museum open on Mondays?" asked at a library) is about somewhere else,
-# however well the rest of it ("open on Mondays") matches an entry.
-PLACES = frozenset(
-    """airport cathedral church chapel mosque temple synagogue museum gallery theatre theater cinema
-    stadium arena zoo aquarium castle palace pool swimming gym leisure hospital clinic doctor dentist
-    pharmacy chemist surgery police embassy restaurant pub bar nightclub hotel hostel supermarket
-    mall shop shops market bakery butcher petrol garage school college university nursery bank
-    post office station harbour port ferry beach park playground cemetery library cafe""".split()
-)
+STOPWORDS = words("stopwords")
+OTHER_DOMAINS = words("other_domains")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+\b")
+_CAPITALISED_RUN = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z']+)(?:\s+[A-Z][a-z']+)*")
+
+
+def _forms(word: str) -> set[str]:
+    """A word with and without a plural s: "Sunday" matches a knowledge that says "Sundays"."""
+    return {word, word[:-1] if word.endswith("s") else word + "s"}
+
+
+def _strip_names(text: str) -> str:
+    """Lowercase text with capitalised words (past a sentence start) removed."""
+    return _CAPITALISED_RUN.sub(" ", text).lower()
 
 
 def content_words(text: str) -> list[str]:
@@ -73,6 +69,9 @@ class Knowledge:
         self.entries = index.entries()
         self.vectors = index.vectors() if encoder is not None else None
         self.vocabulary = {w for e in self.entries for w in content_words(e.full)}
+        # Words the knowledge uses as common nouns: "castle" in "Castle Street" does not count.
+        self.common_vocabulary = {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
+        self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
 
     @classmethod
@@ -98,14 +97,34 @@ class Knowledge:
             log.info("knowledge index rebuilt: %d entries from %s", len(entries), folder)
         return cls(index, encoder)
 
-    def unknown_place(self, question: str) -> str | None:
-        """A kind of place the question names and the knowledge never mentions, if any."""
-        known = self.vocabulary
+    def unknown_subject(self, question: str) -> str | None:
+        """Why the question is about something the venue's knowledge does not cover, or None.
+
+        Two signs: it names a kind of place or event the knowledge never mentions as a
+        common noun, or it names something (a capitalised word past the first) that the
+        knowledge never mentions at all. Refusing these is safer than answering them
+        from the nearest entry: a visitor told "ask staff" loses a minute, one told the
+        library's hours when asking about the museum loses the afternoon.
+        """
+        lowered_q = " ".join(_WORD.findall(question.lower()))
         for word in content_words(question):
-            singular = word[:-1] if word.endswith("s") else word
-            if (word in PLACES or singular in PLACES) and word not in known and singular not in known:
-                return word
+            forms = _forms(word)
+            if forms & OTHER_DOMAINS and not forms & self.common_vocabulary and not self._in_name(forms, lowered_q):
+                return f"mentions {word}, which the knowledge does not cover"
+        for name in _NAME.findall(question):
+            forms = _forms(name.lower())
+            if not forms & self.vocabulary and not forms & STOPWORDS:
+                return f"mentions {name}, which the knowledge does not cover"
         return None
+
+    def _in_name(self, forms: set[str], question: str) -> bool:
+        """A kind of place the knowledge names: "the university" where it says "Ashbridge
+        University", or "harbour painters" where it says "Harbour Painters"."""
+        for name in self.names:
+            parts = name.split()
+            if parts[-1] in forms or (forms & set(parts) and name in question):
+                return True
+        return False
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
         """The ``k`` best entries for ``query``, best first, scores in 0..1."""
@@ -121,7 +140,8 @@ class Knowledge:
             scores = lexical
         order = np.argsort(-scores)[:k]
         return [
-            Hit(self.entries[i], float(min(scores[i], 1.0)), float(semantic[i]), float(lexical[i])) for i in order
+            Hit(self.entries[i], float(min(scores[i], 1.0)), float(semantic[i]), float(lexical[i]))
+            for i in order
         ]
 
     def _lexical(self, query: str) -> np.ndarray:

@@ -8,6 +8,7 @@ stored in their GGUF metadata (llama.cpp applies it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -16,6 +17,24 @@ from pathlib import Path
 
 from kiosk.errors import LLMError, ModelError
 from kiosk.llm.backend import GenerationRequest, PromptStyle
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """llama.cpp prints some notices straight to file descriptor 2 even when not verbose;
+    on a full-screen kiosk that would scribble over the display."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class LlamaCppBackend:
@@ -34,13 +53,14 @@ class LlamaCppBackend:
                 "llm.import", f"llama-cpp-python is not importable: {e}", "run os-image/install.sh"
             ) from e
         try:
-            self._llm = Llama(
-                model_path=str(model_path),
-                n_ctx=n_ctx,
-                n_threads=threads or os.cpu_count() or 2,
-                verbose=False,
-                logits_all=False,
-            )
+            with _quiet_stderr():
+                self._llm = Llama(
+                    model_path=str(model_path),
+                    n_ctx=n_ctx,
+                    n_threads=threads or os.cpu_count() or 2,
+                    verbose=False,
+                    logits_all=False,
+                )
         except (ValueError, RuntimeError) as e:
             raise ModelError(
                 "model.load", f"llama.cpp could not load {model_path}: {e}", "check the file is a GGUF model"

@@ -53,13 +53,17 @@ def _fact_lines(hits: list[Hit], budget_chars: int) -> list[str]:
     return out
 
 
-def build_request(llm: LLMBackend, cfg: Config, question: str, hits: list[Hit], turns: list[Turn]) -> GenerationRequest:
+def build_request(
+    llm: LLMBackend, cfg: Config, question: str, hits: list[Hit], turns: list[Turn]
+) -> GenerationRequest:
     template = load_template()
     instructions = template.instructions.format(venue=cfg.venue.name)
     budget = llm.n_ctx - cfg.llm.max_tokens - 16
     facts = _fact_lines(hits, budget_chars=max(200, budget))  # ~4 chars/token keeps a quarter for facts
-    history = [(t.question, t.answer) for t in turns][-cfg.session.max_turns:]
-    request = GenerationRequest(max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed)
+    history = [(t.question, t.answer) for t in turns][-cfg.session.max_turns :]
+    request = GenerationRequest(
+        max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed
+    )
     if llm.prompt_style == "chat":
         while True:
             messages = _chat_messages(instructions, facts, history, question)
@@ -68,22 +72,27 @@ def build_request(llm: LLMBackend, cfg: Config, question: str, hits: list[Hit], 
                 break
         request.messages = messages
     else:
+        examples = list(template.examples)
         while True:
-            prompt = _completion_prompt(instructions, template, facts, history, question)
-            if llm.count_tokens(prompt) <= budget or not _shrink(history, facts):
+            prompt = _completion_prompt(instructions, examples, facts, history, question)
+            if llm.count_tokens(prompt) <= budget or not _shrink(history, facts, examples):
                 break
         request.prompt = prompt
         request.stop = list(COMPLETION_STOPS)
     return request
 
 
-def _shrink(history: list[tuple[str, str]], facts: list[str]) -> bool:
-    """Drop the oldest turn, else the weakest fact (never the best one). False: nothing left to drop."""
+def _shrink(history: list[tuple[str, str]], facts: list[str], examples: list | None = None) -> bool:
+    """Drop the oldest turn, else the weakest fact, else an example, else halve the best
+    fact (never drop it). False: nothing left to drop."""
     if history:
         history.pop(0)
         return True
     if len(facts) > 1:
         facts.pop()
+        return True
+    if examples:
+        examples.pop()
         return True
     if facts and len(facts[0]) > 80:
         facts[0] = facts[0][: len(facts[0]) // 2]
@@ -91,7 +100,9 @@ def _shrink(history: list[tuple[str, str]], facts: list[str]) -> bool:
     return False
 
 
-def _chat_messages(instructions: str, facts: list[str], history: list[tuple[str, str]], question: str) -> list[ChatMessage]:
+def _chat_messages(
+    instructions: str, facts: list[str], history: list[tuple[str, str]], question: str
+) -> list[ChatMessage]:
     messages = [ChatMessage("system", f"{instructions}\n\n{_facts_block(facts)}")]
     for q, a in history:
         messages += [ChatMessage("user", q), ChatMessage("assistant", a)]
@@ -100,10 +111,14 @@ def _chat_messages(instructions: str, facts: list[str], history: list[tuple[str,
 
 
 def _completion_prompt(
-    instructions: str, template: PromptTemplate, facts: list[str], history: list[tuple[str, str]], question: str
+    instructions: str,
+    examples: list,
+    facts: list[str],
+    history: list[tuple[str, str]],
+    question: str,
 ) -> str:
     parts = [instructions, ""]
-    for ex_facts, ex_q, ex_a in template.examples:
+    for ex_facts, ex_q, ex_a in examples:
         parts += [_facts_block(list(ex_facts)), f"Visitor: {ex_q}", f"Assistant: {ex_a}", ""]
     parts.append(_facts_block(facts))
     for q, a in history:

@@ -1,0 +1,227 @@
+"""Core benchmarks: ``kiosk bench llm`` and ``kiosk bench answers``.
+
+Speed is measured here, never asserted in tests. ``llm`` runs the kiosk's own streaming
+path (backend generator -> worker thread -> event-loop queue, as the Assistant consumes
+it) beside raw llama-cpp-python on the same model and prompt in the same process,
+alternating the order and clearing llama.cpp's prompt cache before each run so neither
+side profits from the other's work. ``answers`` runs a question set through the real
+Assistant and checks each answer for the fact it must contain, and that questions the
+knowledge does not cover are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+from kiosk import events as ev
+from kiosk import paths
+from kiosk.config import Config
+
+BENCH_TOKENS = 64
+QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
+BENCH_QUESTION = "Can I use a computer here?"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def _summary(ttfts: list[float], gaps: list[float], counts: list[int], totals: list[float]) -> dict:
+    tokens = sum(counts)
+    return {
+        "ttft_ms": round(statistics.median(ttfts) * 1000, 2),
+        "itl_p50_ms": round(_percentile(gaps, 50) * 1000, 2),
+        "itl_p95_ms": round(_percentile(gaps, 95) * 1000, 2),
+        "tokens_per_s": round(tokens / sum(totals), 2) if sum(totals) else 0.0,
+        "tokens": tokens,
+    }
+
+
+def _result(start: float, stamps: list[float]) -> tuple[float, list[float], int, float]:
+    """(TTFT, inter-token gaps, tokens, total seconds) from token arrival times."""
+    stamps = stamps[:BENCH_TOKENS]
+    total = (stamps[-1] if stamps else time.perf_counter()) - start
+    ttft = (stamps[0] - start) if stamps else total
+    return ttft, [b - a for a, b in itertools.pairwise(stamps)], len(stamps), total
+
+
+def _timed(pieces) -> tuple[float, list[float], int, float]:
+    start = time.perf_counter()
+    stamps = []
+    for _ in pieces:
+        stamps.append(time.perf_counter())
+        if len(stamps) >= BENCH_TOKENS:
+            break
+    return _result(start, stamps)
+
+
+def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, float]:
+    raw = llm.raw()
+    raw.reset()
+    chunks = raw.create_completion(
+        prompt=prompt, max_tokens=BENCH_TOKENS, temperature=0.0, seed=seed, stream=True
+    )
+    return _timed(c for c in chunks if c["choices"][0]["text"])
+
+
+def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
+    """The Assistant's path: the backend in a worker thread, pieces handed to the loop."""
+    from kiosk.assistant import _pump
+
+    llm.raw().reset()
+
+    async def consume() -> tuple[float, list[float], int, float]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+        start = time.perf_counter()
+        worker = loop.run_in_executor(None, _pump, llm, request, cancel, queue, loop)
+        stamps: list[float] = []
+        while True:
+            kind, _ = await queue.get()
+            if kind != "token":
+                break
+            stamps.append(time.perf_counter())
+            if len(stamps) >= BENCH_TOKENS:
+                cancel.set()
+        await worker
+        return _result(start, stamps)
+
+    return asyncio.run(consume())
+
+
+def _cancel_latency(llm, request, runs: int) -> list[float]:
+    """Milliseconds from setting cancel to the generator having stopped."""
+    out = []
+    for _ in range(runs):
+        llm.raw().reset()
+        cancel = threading.Event()
+        cancel_at = None
+        for seen, _piece in enumerate(llm.stream(request, cancel), 1):
+            if seen == 8:
+                cancel_at = time.perf_counter()
+                cancel.set()
+        stopped_at = time.perf_counter()
+        if cancel_at is not None:
+            out.append((stopped_at - cancel_at) * 1000)
+    return out
+
+
+def bench_llm(args, config: Config) -> dict:
+    from kiosk.llm.backend import GenerationRequest
+    from kiosk.llm.prompt import build_request
+    from kiosk.runtime import load_llm, open_knowledge
+
+    runs = max(1, int(getattr(args, "runs", 3)))
+    llm = load_llm(config)
+    knowledge = open_knowledge(config)
+    hits = knowledge.search(BENCH_QUESTION, config.knowledge.top_k)
+    request = build_request(llm, config, BENCH_QUESTION, hits, [])
+    if request.messages:  # chat models: the bench compares completions on the rendered prompt
+        request = GenerationRequest(prompt="\n".join(m.content for m in request.messages) + "\nAssistant:")
+    request.max_tokens, request.temperature, request.stop = BENCH_TOKENS, 0.0, []
+    raw_res: list[tuple] = []
+    kiosk_res: list[tuple] = []
+    _raw_run(llm, request.prompt, request.seed)  # warm-up: page the weights in for both sides
+    for i in range(runs):
+        order = [("raw", raw_res), ("kiosk", kiosk_res)]
+        for name, sink in order if i % 2 == 0 else order[::-1]:
+            sink.append(
+                _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
+            )
+    raw = _summary(
+        [r[0] for r in raw_res],
+        [g for r in raw_res for g in r[1]],
+        [r[2] for r in raw_res],
+        [r[3] for r in raw_res],
+    )
+    kiosk = _summary(
+        [r[0] for r in kiosk_res],
+        [g for r in kiosk_res for g in r[1]],
+        [r[2] for r in kiosk_res],
+        [r[3] for r in kiosk_res],
+    )
+    cancels = _cancel_latency(llm, request, runs)
+    knowledge.index.close()
+    return {
+        "model": llm.name,
+        "prompt_tokens": llm.count_tokens(request.prompt),
+        "runs": runs,
+        "kiosk": kiosk,
+        "raw": raw,
+        "ratio_ttft": round(kiosk["ttft_ms"] / raw["ttft_ms"], 3) if raw["ttft_ms"] else None,
+        "ratio_tokens_per_s": round(kiosk["tokens_per_s"] / raw["tokens_per_s"], 3)
+        if raw["tokens_per_s"]
+        else None,
+        "cancel_ms_max": round(max(cancels), 2) if cancels else None,
+        "cancel_ms_p50": round(statistics.median(cancels), 2) if cancels else None,
+    }
+
+
+def load_questions(path: Path = QUESTIONS) -> tuple[list[dict], list[dict]]:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return data.get("answerable", []), data.get("off_topic", [])
+
+
+def bench_answers(args, config: Config) -> dict:
+    from kiosk.runtime import build
+
+    path = QUESTIONS
+    venue_dir = getattr(args, "venue", None)
+    if venue_dir:
+        venue_dir = Path(venue_dir)
+        path = venue_dir / "questions.toml"
+        config.knowledge.path = str(venue_dir / "knowledge")
+        venue_file = venue_dir / "venue.toml"
+        if venue_file.is_file():
+            config.venue.name = tomllib.loads(venue_file.read_text("utf-8")).get("name", config.venue.name)
+    answerable, off_topic = load_questions(path)
+    rt = build(config, with_sinks=False)
+    modes: dict[str, int] = {}
+    failures: list[dict] = []
+
+    async def ask_all() -> tuple[int, int]:
+        right = refused = 0
+        for item in answerable + off_topic:
+            conv = rt.assistant.start_conversation("bench")
+            closing = await rt.assistant.ask(conv, item["q"])
+            text = closing.text if isinstance(closing, ev.AnswerDone) else ""
+            outcome = closing.outcome if isinstance(closing, ev.AnswerDone) else "cancelled"
+            modes[outcome] = modes.get(outcome, 0) + 1
+            if "expect" in item:
+                ok = any(e.lower() in text.lower() for e in item["expect"])
+                right += ok
+            else:
+                ok = outcome == "refused"
+                refused += ok
+            if not ok:
+                failures.append({"q": item["q"], "outcome": outcome, "answer": text[:160]})
+        return right, refused
+
+    try:
+        right, refused = asyncio.run(ask_all())
+    finally:
+        rt.close()
+    return {
+        "questions": str(path),
+        "answerable": len(answerable),
+        "answered_correctly": right,
+        "answered_share": round(right / len(answerable), 3) if answerable else None,
+        "off_topic": len(off_topic),
+        "refused": refused,
+        "refused_share": round(refused / len(off_topic), 3) if off_topic else None,
+        "outcomes": modes,
+        "llm": rt.assistant.llm.name if rt.assistant.llm else "none",
+        "failures": failures,
+    }

@@ -1,0 +1,188 @@
+"""The full-screen Textual kiosk: a face on the Assistant.
+
+The app submits what the visitor types and renders the Assistant's events; it holds no
+conversation state of its own beyond which conversation is the kiosk's. The Assistant's
+blocking work already runs in worker threads, so questions are asked from an asyncio
+worker on Textual's own loop (one process, one model in memory; the web server can
+share the same loop).
+
+Idle reset: after ``idle_reset_s`` with no key, no question and no answer in progress,
+the Assistant forgets the conversation and the attract screen returns, so the next
+visitor sees and inherits nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from kiosk import events as ev
+from kiosk import paths
+from kiosk.assistant import Assistant, Conversation
+from kiosk.config import Config
+from kiosk.ui.screens import AttractScreen, ConversationScreen, QuestionSubmitted
+
+IDLE_CHECK_S = 0.5
+
+
+class AssistantEvent(Message):
+    def __init__(self, event: ev.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class KioskApp(App):
+    CSS_PATH = str(paths.THEME_PATH)
+    TITLE = "kiosk"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(
+        self,
+        config: Config,
+        assistant: Assistant,
+        notice: str = "",
+        how_to_ask: str = "Type your question below and press Enter.",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.assistant = assistant
+        self.notice = notice
+        self.how_to_ask = how_to_ask
+        self.clock = clock
+        self.conversation: Conversation = assistant.start_conversation("kiosk")
+        self.last_activity = clock()
+        self.busy = False
+        self.resets = 0
+        self._loop_thread = threading.get_ident()
+        self._unsubscribe = assistant.subscribe(self._relay_event)
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._loop_thread = threading.get_ident()
+        self.conversation_screen = ConversationScreen()
+        self.install_screen(self.conversation_screen, "conversation")
+        self.push_screen(self._attract())
+        self.set_interval(IDLE_CHECK_S, self._check_idle)
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
+    def _attract(self) -> AttractScreen:
+        venue = self.config.venue
+        return AttractScreen(venue.name, venue.greeting, self.how_to_ask, self.notice)
+
+    def _relay_event(self, event: ev.Event) -> None:
+        # Voice sinks may emit from their own threads; Textual wants messages from its loop.
+        if threading.get_ident() == self._loop_thread:
+            self.post_message(AssistantEvent(event))
+        else:
+            self.call_from_thread(self.post_message, AssistantEvent(event))
+
+    def on_assistant_event(self, message: AssistantEvent) -> None:
+        event = message.event
+        if event.conversation_id != self.conversation.id:
+            return  # another face's visitor (a web client): never shown here
+        self.touch()
+        if isinstance(event, ev.QuestionReceived | ev.WakeDetected | ev.ListeningStarted):
+            self.busy = True
+            self._show_conversation()
+        elif isinstance(event, ev.AnswerDone | ev.AnswerCancelled | ev.Fault):
+            self.busy = False
+        self.conversation_screen.render_event(event)
+
+    def _show_conversation(self) -> None:
+        if self.screen is not self.conversation_screen:
+            self.switch_screen("conversation")
+
+    # --- visitor actions ------------------------------------------------------------------
+
+    def on_question_submitted(self, message: QuestionSubmitted) -> None:
+        self.touch()
+        self.ask(message.text)
+
+    def ask(self, text: str) -> None:
+        self._show_conversation()
+        self.run_worker(self.assistant.ask(self.conversation, text), group="ask", exit_on_error=False)
+
+    def on_key(self) -> None:
+        self.touch()
+
+    def touch(self) -> None:
+        self.last_activity = self.clock()
+
+    def action_stop(self) -> None:
+        self.touch()
+        self.assistant.cancel(self.conversation, "user")
+
+    def action_start_over(self) -> None:
+        self.reset("user")
+
+    # --- idle reset -------------------------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        if self.busy or self.conversation.busy:
+            self.touch()
+            return
+        if self.clock() - self.last_activity >= self.config.session.idle_reset_s:
+            if self.screen is self.conversation_screen or self.conversation.turns:
+                self.reset("idle")
+            self.touch()
+
+    def reset(self, reason: str) -> None:
+        """Wipe the context and the screen, and give the next visitor a new conversation."""
+        self.assistant.reset(self.conversation, reason)
+        self.conversation = self.assistant.start_conversation("kiosk")
+        self.busy = False
+        self.resets += 1
+        self.conversation_screen.clear()
+        if self.screen is self.conversation_screen:
+            self.switch_screen(self._attract())
+        self.touch()
+
+
+def _input_notice(config: Config) -> tuple[str, str]:
+    """What the attract screen says about voice: honest about a missing microphone."""
+    from kiosk.doctor import audio_check
+
+    typed = "Type your question below and press Enter."
+    if not config.speech.enabled:
+        return "", typed
+    check = audio_check()
+    if check.status != "OK":
+        return f"Voice is unavailable: {check.detail}.", typed
+    phrase = config.speech.wake_phrases[0] if config.speech.wake_phrases else ""
+    return "", f'Say "{phrase}", or type your question below and press Enter.'
+
+
+def create_app(config: Config, assistant: Assistant, notice: str | None = None) -> KioskApp:
+    auto_notice, how = _input_notice(config)
+    combined = " ".join(n for n in (auto_notice, notice) if n)
+    return KioskApp(config, assistant, notice=combined, how_to_ask=how)
+
+
+def run_app(config: Config) -> int:
+    from kiosk import runtime
+
+    print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
+    rt = runtime.build(config)
+    notice = None
+    if rt.warnings:
+        notice = (
+            "Staff notice: "
+            + "; ".join(w.message for w in rt.warnings)
+            + ". Answers come from the knowledge only."
+        )
+    app = create_app(config, rt.assistant, notice)
+    try:
+        app.run()
+    finally:
+        rt.close()
+    return 0

@@ -1,0 +1,159 @@
+"""The two visitor screens: attract (what is this, how do I ask) and conversation.
+
+Screens only render what they are told and post what the visitor typed; they never
+touch the Assistant. The app routes Assistant events down to them (attributes down,
+messages up).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from kiosk import events as ev
+
+STATUS = {
+    "ready": "Ready: type your question and press Enter",
+    "listening": "Listening…",
+    "thinking": "Thinking…",
+    "answering": "Answering… (Esc to stop)",
+    "speaking": "Speaking… (Esc to stop)",
+    "done": "Done. Ask another question, or F2 to start over",
+    "stopped": "Stopped. Ask another question, or F2 to start over",
+    "error": "Something went wrong. Please try again or ask a member of staff",
+}
+
+
+class QuestionSubmitted(Message):
+    """The visitor typed a question (posted up to the app, which asks the Assistant)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def _question_input() -> Input:
+    return Input(
+        placeholder="Type your question here and press Enter",
+        id="question",
+        max_length=2000,
+        select_on_focus=False,
+    )
+
+
+class _AskingScreen(Screen):
+    """Both screens take typed questions the same way."""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        event.input.value = ""
+        if text:
+            self.post_message(QuestionSubmitted(text))
+
+
+class AttractScreen(_AskingScreen):
+    BINDINGS = [Binding("f2", "app.start_over", "Start over", show=False)]
+
+    def __init__(self, venue: str, greeting: str, how_to_ask: str, notice: str = "") -> None:
+        super().__init__(name="attract")
+        self.venue = venue
+        self.greeting = greeting
+        self.how_to_ask = how_to_ask
+        self.notice = notice
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="attract"):
+            yield Static(Text(self.venue), id="venue-name")
+            yield Static(Text(self.greeting), id="greeting")
+            yield Static(Text(self.how_to_ask), id="how-to-ask")
+            if self.notice:
+                yield Static(Text(self.notice), classes="notice", id="notice")
+        yield _question_input()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#question", Input).focus()
+
+
+class ConversationScreen(_AskingScreen):
+    BINDINGS = [
+        Binding("escape", "app.stop", "Stop answer"),
+        Binding("f2", "app.start_over", "Start over"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name="conversation")
+        self._answer: Static | None = None
+        self._answer_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="transcript")
+        yield Static("", id="caption")
+        yield Static(STATUS["ready"], id="status")
+        yield _question_input()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#question", Input).focus()
+
+    # rendering ------------------------------------------------------------------------
+
+    def set_status(self, key: str) -> None:
+        self.query_one("#status", Static).update(STATUS[key])
+
+    def set_caption(self, text: str) -> None:
+        self.query_one("#caption", Static).update(Text(text))
+
+    def clear(self) -> None:
+        self.query_one("#transcript", VerticalScroll).remove_children()
+        self._answer = None
+        self._answer_text = ""
+        self.set_caption("")
+        self.set_status("ready")
+
+    def render_event(self, event: ev.Event) -> None:
+        transcript = self.query_one("#transcript", VerticalScroll)
+        if isinstance(event, ev.QuestionReceived):
+            self.set_caption("")
+            transcript.mount(Static(Text(f"You: {event.text}"), classes="question"))
+            self._answer = Static("", classes="answer")
+            self._answer_text = ""
+            transcript.mount(self._answer)
+            self.set_status("thinking")
+        elif isinstance(event, ev.AnswerStarted) and self._answer is not None:
+            if event.mode == "refusal":
+                self._answer.add_class("refusal")
+        elif isinstance(event, ev.AnswerToken) and self._answer is not None:
+            self._answer_text += event.text
+            self._answer.update(Text(self._answer_text))
+            self.set_status("answering")
+        elif isinstance(event, ev.AnswerDone):
+            if self._answer is not None and self._answer_text.strip() != event.text:
+                self._answer.update(Text(event.text))  # the record is what counts
+            self.set_status("done")
+        elif isinstance(event, ev.AnswerCancelled):
+            if self._answer is not None:
+                self._answer.update(Text((self._answer_text + " …").strip()))
+            self.set_status("stopped")
+        elif isinstance(event, ev.Fault):
+            msg = Static(
+                Text(event.message + (f" ({event.fix})" if event.fix else "")), classes="answer refusal"
+            )
+            transcript.mount(msg)
+            self.set_status("error")
+        elif isinstance(event, ev.ListeningStarted):
+            self.set_status("listening")
+        elif isinstance(event, (ev.TranscriptPartial, ev.TranscriptFinal)):
+            self.set_caption(event.text)
+        elif isinstance(event, ev.SpeakingStarted):
+            self.set_status("speaking")
+        transcript.scroll_end(animate=False)
+
+    @property
+    def answer_text(self) -> str:
+        return self._answer_text

@@ -1,0 +1,519 @@
+"""The HTTPS web face: the same Assistant, in the same asyncio loop as the kiosk screen.
+
+Routes: ``/`` the page, ``/status`` a public status page, ``/ws`` the page's websocket,
+``POST /api/ask`` for scripts (JSON lines), ``GET /api/status`` and ``GET /healthz``.
+Every response carries HSTS, a strict CSP (the page has no inline script or style, so
+``default-src 'self'`` holds), nosniff and frame-deny.
+
+Limits, so the web can never starve the kiosk's own visitor: a request body or
+websocket message larger than ``[web] max_question_bytes`` is refused (413 / close
+1009), questions per client per minute are rate-limited (429), at most
+``[web] max_connections`` connections are served (503 for the rest), and web questions
+enter the Assistant through a fair queue (sessions.FairQueue) while the kiosk's visitor
+keeps first place at the LLM gate. A client that goes away cancels its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from kiosk import events as ev
+from kiosk.assistant import Assistant, Conversation
+from kiosk.config import Config
+from kiosk.errors import CertError
+from kiosk.web.certs import device_hostname
+from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
+from kiosk.web.tls import POLL_S, CertManager
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "kiosk_sid"
+MAX_BAD_MESSAGES = 20
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+CLOSING = (ev.AnswerDone, ev.AnswerCancelled)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class WebState:
+    assistant: Assistant
+    config: Config
+    certs: CertManager | None
+    limiter: RateLimiter
+    queue: FairQueue
+    started: float = field(default_factory=time.monotonic)
+    hub: EventHub | None = None
+    sessions: SessionStore | None = None
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+
+
+STATE = web.AppKey("state", WebState)
+
+
+def _error(status: int, code: str, message: str, fix: str = "", **headers: str) -> web.Response:
+    body = {"error": {"code": code, "message": message, "fix": fix}}
+    return web.json_response(body, status=status, headers=headers or None)
+
+
+# --- questions ------------------------------------------------------------------------
+
+
+async def _admitted_ask(state: WebState, conv: Conversation, text: str) -> ev.Event | None:
+    await state.queue.acquire(conv.client)
+    try:
+        return await state.assistant.ask(conv, text)
+    finally:
+        state.queue.release()
+
+
+async def run_question(state: WebState, conv: Conversation, text: str, send: Send) -> None:
+    """Ask on behalf of one web conversation and send *its* events, and only its."""
+    assert state.hub is not None
+    listener = state.hub.listen(conv.id)
+    task = asyncio.ensure_future(_admitted_ask(state, conv, text))
+    try:
+        ahead = state.queue.waiting
+        if ahead and not task.done():
+            await send({"type": "queued", "ahead": ahead})
+        while True:
+            get = asyncio.ensure_future(listener.get())
+            done, _ = await asyncio.wait({get, task}, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()
+                break
+            await send(ev.to_dict(get.result()))
+        while not listener.empty():
+            await send(ev.to_dict(listener.get_nowait()))
+    finally:
+        state.hub.unlisten(conv.id, listener)
+        if not task.done():  # the client went away (or its handler was cancelled)
+            if conv.task is task:
+                state.assistant.cancel(conv, "disconnect")
+            else:
+                task.cancel()
+            await asyncio.wait([task])
+
+
+def _check_question(state: WebState, data: Any) -> tuple[str, web.Response | None]:
+    if not isinstance(data, dict) or not isinstance(data.get("question"), str):
+        return "", _error(
+            400, "input.malformed", 'send a JSON object like {"question": "When do you open?"}', ""
+        )
+    question = data["question"]
+    limit = state.config.session.max_question_chars
+    if len(question) > limit:
+        return "", _error(
+            413,
+            "input.too-long",
+            f"That question is too long ({len(question)} characters; the limit is {limit}).",
+            "ask a shorter question",
+        )
+    if not question.strip():
+        return "", _error(400, "input.empty", "The question is empty.", "type a question")
+    return question, None
+
+
+def _rate_limited(state: WebState, client: str) -> web.Response | None:
+    wait = state.limiter.take(client)
+    if wait <= 0:
+        return None
+    return _error(
+        429,
+        "web.rate-limited",
+        f"Too many questions from this device; try again in {wait:.0f} s.",
+        "wait a moment",
+        **{"Retry-After": str(max(1, round(wait)))},
+    )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
+    too_big = _error(
+        413,
+        "input.too-large",
+        f"The request is larger than the {limit} bytes a question may take.",
+        "send a shorter question",
+    )
+    if request.content_length is not None and request.content_length > limit:
+        return too_big  # refused before a byte of it is read
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            return too_big
+    return bytes(body)
+
+
+async def api_ask(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.content_type != "application/json":
+        return _error(415, "input.content-type", "send the question as application/json", "")
+    body = await _read_body(request, state.config.web.max_question_bytes)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "input.malformed", "the body is not valid JSON", 'send {"question": "..."}')
+    question, refusal = _check_question(state, data)
+    if refusal is not None:
+        return refusal
+    client = request.remote or "?"
+    limited = _rate_limited(state, client)
+    if limited is not None:
+        return limited
+    assert state.sessions is not None
+    session = state.sessions.get(request.cookies.get(COOKIE))
+    conv = session.conv if session else state.assistant.start_conversation("web", client)
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"})
+    await resp.prepare(request)
+
+    async def send(obj: dict[str, Any]) -> None:
+        await resp.write((json.dumps(obj, ensure_ascii=False) + "\n").encode())
+
+    try:
+        await run_question(state, conv, question, send)
+    finally:
+        if session is None:
+            state.assistant.reset(conv, "request-done")  # a one-off script question leaves nothing
+    await resp.write_eof()
+    return resp
+
+
+# --- websocket ------------------------------------------------------------------------
+
+
+def _session_for(request: web.Request, state: WebState) -> tuple[WebSession, bool]:
+    assert state.sessions is not None
+    session = state.sessions.get(request.cookies.get(COOKIE))
+    if session is not None:
+        return session, False
+    return state.sessions.create(request.remote or "?"), True
+
+
+def _set_cookie(resp: web.StreamResponse, session: WebSession) -> None:
+    resp.set_cookie(COOKIE, session.id, secure=True, httponly=True, samesite="Strict", path="/")
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    origin = request.headers.get("Origin", "")
+    if origin != f"https://{request.host}":
+        return _error(403, "web.origin", "websocket from another site refused", "open the kiosk's own page")
+    ws = web.WebSocketResponse(max_msg_size=state.config.web.max_question_bytes, heartbeat=30)
+    session, new = _session_for(request, state)
+    if new:
+        _set_cookie(ws, session)
+    await ws.prepare(request)
+    state.sockets.add(ws)
+    current: asyncio.Task | None = None
+    bad = 0
+    client = request.remote or "?"
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                bad += 1
+                await _ws_error(ws, "input.malformed", "send text frames of JSON")
+            else:
+                reply = await _ws_message(state, ws, session, client, msg.data, current)
+                if isinstance(reply, asyncio.Task):
+                    current = reply
+                elif reply is False:
+                    bad += 1
+            if bad > MAX_BAD_MESSAGES:
+                await ws.close(code=1008, message=b"too many malformed messages")
+                break
+    finally:
+        state.sockets.discard(ws)
+        if current is not None and not current.done():
+            current.cancel()
+            await asyncio.wait([current])
+    return ws
+
+
+async def _ws_error(ws: web.WebSocketResponse, code: str, message: str, fix: str = "") -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_json({"type": "error", "code": code, "message": message, "fix": fix})
+
+
+async def _ws_message(
+    state: WebState,
+    ws: web.WebSocketResponse,
+    session: WebSession,
+    client: str,
+    raw: str,
+    current: asyncio.Task | None,
+) -> asyncio.Task | bool:
+    """Handle one message; a new question returns its task, a bad message False."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        await _ws_error(ws, "input.malformed", "the message is not valid JSON")
+        return False
+    kind = data.get("type") if isinstance(data, dict) else None
+    conv = session.conv
+    if kind == "cancel":
+        if conv.busy:
+            state.assistant.cancel(conv, "user")
+        elif current is not None and not current.done():
+            current.cancel()
+            await ws.send_json({"type": "answer-cancelled", "conversation_id": conv.id, "reason": "user"})
+        return True
+    if kind == "reset":
+        if current is not None and not current.done():
+            current.cancel()
+        state.assistant.reset(conv, "user")
+        return True
+    if kind != "ask":
+        await _ws_error(ws, "input.malformed", 'unknown message; send {"type": "ask", "question": "..."}')
+        return False
+    question, refusal = _check_question(state, data)
+    if refusal is not None:
+        err = json.loads(refusal.text or "{}")["error"]
+        await _ws_error(ws, err["code"], err["message"], err["fix"])
+        return False
+    if state.limiter.take(client) > 0:
+        await _ws_error(ws, "web.rate-limited", "Too many questions from this device; wait a moment.")
+        return True
+    if current is not None and not current.done():  # a new question replaces the old one
+        if conv.busy:
+            state.assistant.cancel(conv, "new-question")
+        else:
+            current.cancel()
+        await asyncio.wait([current])
+
+    async def send(obj: dict[str, Any]) -> None:
+        if not ws.closed:
+            await ws.send_json(obj)
+
+    return asyncio.ensure_future(run_question(state, conv, question, send))
+
+
+# --- pages and status -----------------------------------------------------------------
+
+
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    path = STATIC_DIR / name
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+        if name == "index.html":
+            state = request.app[STATE]
+            session, new = _session_for(request, state)
+            if new:
+                _set_cookie(resp, session)
+        return resp
+
+    return handler
+
+
+def status(state: WebState) -> dict[str, Any]:
+    """Public status: nothing about any visitor, no paths, no keys."""
+    a = state.assistant
+    llm = getattr(a.llm, "name", "") if a.llm is not None else ""
+    cert = state.certs.summary() if state.certs is not None else {"status": "none"}
+    degraded = a.llm is None or cert.get("status") == "FAIL"
+    return {
+        "status": "degraded" if degraded else "ok",
+        "venue": state.config.venue.name,
+        "device": device_hostname(state.config),
+        "model": llm or "none (answers from the knowledge only)",
+        "uptime_s": round(time.monotonic() - state.started, 1),
+        "queue": {"web_waiting": state.queue.waiting, "llm_waiting": a.gate.queued},
+        "web_sockets": len(state.sockets),
+        "certificate": cert,
+    }
+
+
+async def api_status(request: web.Request) -> web.Response:
+    return web.json_response(status(request.app[STATE]), headers={"Cache-Control": "no-store"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    info = status(request.app[STATE])
+    return web.json_response({"status": info["status"]}, headers={"Cache-Control": "no-store"})
+
+
+async def _no_icon(request: web.Request) -> web.Response:
+    """Browsers ask for it unprompted; an empty answer keeps their consoles clean."""
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+async def _on_startup(app: web.Application) -> None:
+    state = app[STATE]
+    state.hub = EventHub(state.assistant, extra=KioskWatch(state.queue))
+    state.sessions = SessionStore(state.assistant, max_sessions=max(64, 4 * state.config.web.max_connections))
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    for ws in list(app[STATE].sockets):
+        await ws.close(code=1001, message=b"server shutting down")
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    state = app[STATE]
+    if state.sessions is not None:
+        state.sessions.close()
+    if state.hub is not None:
+        state.hub.close()
+
+
+def create_app(assistant: Assistant, config: Config, certs: CertManager | None = None) -> web.Application:
+    app = web.Application(client_max_size=config.web.max_question_bytes)
+    app[STATE] = WebState(assistant, config, certs, RateLimiter(config.web.rate_per_minute), FairQueue())
+    app.router.add_get("/", _page("index.html"))
+    app.router.add_get("/status", _page("status.html"))
+    app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
+    app.router.add_get("/ws", websocket)
+    app.router.add_post("/api/ask", api_ask)
+    app.router.add_get("/api/status", api_status)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/favicon.ico", _no_icon)
+    app.on_response_prepare.append(_security_headers)
+    app.on_startup.append(_on_startup)
+    app.on_shutdown.append(_on_shutdown)
+    app.on_cleanup.append(_on_cleanup)
+    return app
+
+
+# --- serving --------------------------------------------------------------------------
+
+_BUSY_BODY = b'{"error": {"code": "web.busy", "message": "Too many connections.", "fix": "retry shortly"}}'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
+
+class _Busy(asyncio.Protocol):
+    """Answers a connection over the limit with 503 and closes it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_BUSY)
+        transport.close()
+
+
+class LimitedSite(web.BaseSite):
+    """A TLS site that serves at most ``limit`` connections at once."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, ssl_context, limit: int) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self.host, self.port, self.limit = host, port, limit
+
+    @property
+    def name(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+
+        def factory() -> asyncio.Protocol:
+            if len(server.connections) >= self.limit:
+                return _Busy()
+            return server()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            factory,
+            self.host,
+            self.port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=True,
+            ssl_handshake_timeout=10,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+
+@dataclass
+class WebHandle:
+    runner: web.AppRunner
+    site: LimitedSite
+    certs: CertManager
+    app: web.Application
+    url: str
+
+    @property
+    def port(self) -> int:
+        return self.site.port
+
+    @property
+    def state(self) -> WebState:
+        return self.app[STATE]
+
+    async def stop(self) -> None:
+        await self.certs.stop()
+        await self.runner.cleanup()
+
+
+def _fault_reporter(assistant: Assistant) -> Callable[[CertError], None]:
+    def report(e: CertError) -> None:
+        assistant.emit(
+            ev.Fault(
+                conversation_id="", t=assistant.now(), code=e.code, message=e.message, area=e.area, fix=e.fix
+            )
+        )
+
+    return report
+
+
+async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
+    """Serve HTTPS for ``runtime.assistant`` in the running loop; CertError refuses.
+
+    Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike.
+    """
+    config: Config = runtime.config
+    assistant: Assistant = runtime.assistant
+    hostname = device_hostname(config)
+    certs = CertManager(
+        config.web.cert, config.web.key, hostname, on_fault=_fault_reporter(assistant), poll_s=poll_s
+    )
+    app = create_app(assistant, config, certs)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, keepalive_timeout=15.0)
+    await runner.setup()
+    site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, config.web.max_connections)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        from kiosk.errors import WebError
+
+        raise WebError(
+            "web.bind",
+            f"cannot listen on {config.web.host}:{config.web.port}: {e.strerror}",
+            "free the port or set [web] port (ports below 1024 need CAP_NET_BIND_SERVICE)",
+        ) from e
+    certs.start()
+    port = "" if site.port == 443 else f":{site.port}"
+    return WebHandle(runner, site, certs, app, f"https://{hostname}{port}/")

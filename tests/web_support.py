@@ -1,0 +1,157 @@
+"""Shared helpers for the web tests: dev PKI on disk, TLS client contexts, configs."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import shutil
+import socket
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from kiosk import config as config_mod
+from kiosk import runtime
+from kiosk.web import devca
+from kiosk.web.server import WebHandle, start_web
+
+HOST = "kiosk-001.fleet.test"
+
+
+def write_pair(tmp: Path, leaf: devca.Issued, chain: list[x509.Certificate], name: str = "site"):
+    cert, key = tmp / f"{name}.pem", tmp / f"{name}.key"
+    devca.write_leaf(leaf, chain, cert, key)
+    return cert, key
+
+
+def client_context(ca: x509.Certificate, **kw) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=devca.cert_pem(ca).decode())
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+async def peer_cert(port: int, ctx: ssl.SSLContext, server_hostname: str = HOST) -> x509.Certificate:
+    """A real handshake to 127.0.0.1 with the given SNI; returns what the server sent."""
+    _reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=ctx, server_hostname=server_hostname
+    )
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        return x509.load_der_x509_certificate(der)
+    finally:
+        writer.close()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
+
+
+def web_config(tmp: Path, cert: Path | str = "", key: Path | str = "", **web) -> config_mod.Config:
+    data = {
+        "data": {"dir": str(tmp / "data")},
+        "speech": {"enabled": False},
+        "log": {"enabled": False},
+        "web": {"cert": str(cert), "key": str(key), "port": 0, "host": "127.0.0.1", **web},
+    }
+    return config_mod.from_mapping(data, source="test")
+
+
+# --- a running server ---------------------------------------------------------------------
+
+
+_SHARED: dict[str, object] = {}
+
+
+def _scratch(name: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"kiosk-web-{name}-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def shared_data_dir() -> Path:
+    """One knowledge index for all web tests: building it embeds every entry (~15 s)."""
+    if "data" not in _SHARED:
+        _SHARED["data"] = _scratch("data")
+    return _SHARED["data"]  # type: ignore[return-value]
+
+
+def shared_pki() -> tuple[devca.DevFiles, devca.Issued]:
+    """The dev CA and its wildcard *.fleet.test certificate, made once per test run."""
+    if "pki" not in _SHARED:
+        files = devca.make_dev("fleet.test", _scratch("pki"))
+        ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+        ca = devca.Issued(x509.load_pem_x509_certificate(files.ca_cert.read_bytes()), ca_key)  # type: ignore[arg-type]
+        _SHARED["pki"] = (files, ca)
+    return _SHARED["pki"]  # type: ignore[return-value]
+
+
+class StaticResolver(AbstractResolver):
+    """Resolves every name to 127.0.0.1, like Chromium's --host-resolver-rules."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Served:
+    handle: WebHandle
+    rt: runtime.Runtime
+    http: aiohttp.ClientSession
+    base: str
+    ca: x509.Certificate
+
+    @property
+    def assistant(self):
+        return self.rt.assistant
+
+    def browser(self) -> aiohttp.ClientSession:
+        """Another browser: its own cookie jar, so its own session."""
+        return https_client(self.ca)
+
+
+def https_client(ca: x509.Certificate) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=client_context(ca), resolver=StaticResolver(), limit=0)
+    return aiohttp.ClientSession(connector=connector)
+
+
+@contextlib.asynccontextmanager
+async def serving(with_llm: bool = False, **web) -> AsyncIterator[Served]:
+    files, ca = shared_pki()
+    data_dir = shared_data_dir()
+    cfg = config_mod.from_mapping(
+        {
+            "data": {"dir": str(data_dir)},
+            "speech": {"enabled": False},
+            "log": {"enabled": False},
+            "web": {"cert": str(files.cert), "key": str(files.key), "port": 0, "host": "127.0.0.1", **web},
+        },
+        source="test",
+    )
+    rt = runtime.build(cfg, with_llm=with_llm)
+    handle = await start_web(rt, poll_s=0.2)
+    http = https_client(ca.cert)
+    try:
+        yield Served(handle, rt, http, f"https://{HOST}:{handle.port}", ca.cert)
+    finally:
+        await http.close()
+        await handle.stop()
+        rt.close()
