@@ -108,28 +108,35 @@ def barge_in_figures(synth: corpus.Synth, cfg: SpeechConfig, phrase: str) -> dic
     return out
 
 
-def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes) -> dict[str, float]:
+def _wake_cost(make: Callable[[], wake.WakeWordDetector], pcm: bytes, rounds: int = 3) -> dict[str, float]:
+    """Per-chunk CPU of the detector alone and through the FrontEnd, interleaved chunk by chunk
+    (so warm-up and other load on the machine fall on both alike); best of ``rounds``."""
     chunks = audio.split_chunks(pcm)
-    raw_det = make()
-    raw: list[float] = []
-    for c in chunks:
-        t = time.perf_counter()
-        raw_det.process(c)
-        raw.append(time.perf_counter() - t)
-    front = fe.FrontEnd(make(), vad.EnergyDetector(), _NullTranscriber(), echo=sinks.EchoReference())
-    piped: list[float] = []
-    now = time.monotonic()
-    for i, c in enumerate(chunks):
-        t = time.perf_counter()
-        front.process(c, now + i * audio.CHUNK_S)
-        piped.append(time.perf_counter() - t)
-        front.mode = fe.Mode.WAKE  # measure spotting only, even after a hit
+    best_raw: list[float] = []
+    best_piped: list[float] = []
+    for _ in range(rounds):
+        raw_det = make()
+        front = fe.FrontEnd(make(), vad.EnergyDetector(), _NullTranscriber(), echo=sinks.EchoReference())
+        raw: list[float] = []
+        piped: list[float] = []
+        now = time.monotonic()
+        for i, c in enumerate(chunks):
+            t = time.perf_counter()
+            raw_det.process(c)
+            t1 = time.perf_counter()
+            front.process(c, now + i * audio.CHUNK_S)
+            t2 = time.perf_counter()
+            raw.append(t1 - t)
+            piped.append(t2 - t1)
+            front.mode = fe.Mode.WAKE  # measure spotting only, even after a hit
+        if not best_raw or sum(raw) + sum(piped) < sum(best_raw) + sum(best_piped):
+            best_raw, best_piped = raw, piped
     return {
-        "raw_mean_ms": _ms(statistics.mean(raw)),
-        "raw_p95_ms": _ms(_p95(raw)),
-        "pipeline_mean_ms": _ms(statistics.mean(piped)),
-        "pipeline_p95_ms": _ms(_p95(piped)),
-        "overhead_pct": round(100.0 * (sum(piped) / sum(raw) - 1.0), 1),
+        "raw_mean_ms": _ms(statistics.mean(best_raw)),
+        "raw_p95_ms": _ms(_p95(best_raw)),
+        "pipeline_mean_ms": _ms(statistics.mean(best_piped)),
+        "pipeline_p95_ms": _ms(_p95(best_piped)),
+        "overhead_pct": round(100.0 * (sum(best_piped) / sum(best_raw) - 1.0), 1),
     }
 
 
@@ -246,8 +253,10 @@ def _raw_vosk(model: Any) -> Callable[[bytes], str]:
 
     import vosk
 
+    rec = vosk.KaldiRecognizer(model, audio.SAMPLE_RATE)  # made once, as the pipeline does
+
     def run(pcm: bytes) -> str:
-        rec = vosk.KaldiRecognizer(model, audio.SAMPLE_RATE)
+        rec.Reset()
         for c in audio.split_chunks(pcm):
             if not rec.AcceptWaveform(c):
                 rec.PartialResult()

@@ -175,9 +175,13 @@ class FrontEnd:
 
     def process(self, pcm: bytes, t: float) -> list[Action]:
         self.stats["chunks"] += 1
-        level = audio.rms(pcm)
+        # Levels are needed only while the kiosk is (or was just) audible: spare the rest.
+        echo = self.echo
+        audible = echo is not None and echo.playing(t, ECHO_TAIL_S + HISTORY_S)
+        level = audio.rms(pcm) if audible else -1.0
         self._history.append((t, level, pcm))
-        self._measure_echo(t, level)
+        if echo is not None and audible:
+            self._measure_echo(echo, t, level)
         if self._refractory_left > 0:
             self._refractory_left -= audio.CHUNK_S
         if self.mode is Mode.DEAF:
@@ -253,10 +257,8 @@ class FrontEnd:
 
     # --- echo ----------------------------------------------------------------------
 
-    def _measure_echo(self, t: float, level: float) -> None:
-        if self.echo is None:
-            return
-        ref = self.echo.level(t - 0.1, t)
+    def _measure_echo(self, echo: EchoReference, t: float, level: float) -> None:
+        ref = echo.level(t - 0.1, t)
         if ref > 300.0:  # about -40 dBFS: the kiosk is audibly speaking
             self._ratios.append(level / ref)
 
@@ -269,7 +271,11 @@ class FrontEnd:
         if self.echo is None or not self.echo.playing(t, ECHO_TAIL_S + 1.0):
             return None
         end = t - hit.tail_s
-        window = [(ct, lvl) for ct, lvl, _ in self._history if end - 1.0 <= ct <= end]
+        window = [
+            (ct, lvl if lvl >= 0 else audio.rms(pcm))
+            for ct, lvl, pcm in self._history
+            if end - 1.0 <= ct <= end
+        ]
         if not window:
             return None
         g = self.coupling()

@@ -42,8 +42,14 @@ class EchoReference:
 
     def level(self, t0: float, t1: float) -> float:
         """Loudest playback level between t0 and t1 (0 if nothing played)."""
+        best = 0.0
         with self._lock:
-            return max((lvl for t, lvl in self._chunks if t0 - audio.CHUNK_S <= t <= t1), default=0.0)
+            for t, lvl in reversed(self._chunks):  # newest first: queries are about the last second
+                if t < t0 - audio.CHUNK_S:
+                    break
+                if t <= t1 and lvl > best:
+                    best = lvl
+        return best
 
     def playing(self, t: float, tail_s: float = 0.0) -> bool:
         return t < self.last_end + tail_s
