@@ -211,3 +211,28 @@ async def test_barge_in_cancels_generation(tmp_path, synth, whisper, speaker) ->
     if rec.of(ev.AnswerStarted)[0].mode != "llm":
         pytest.skip("the knowledge answered without the LLM")
     assert rec.of(ev.AnswerCancelled)[0].reason == "barge-in"
+
+
+async def test_push_to_talk_needs_no_wake_phrase(tmp_path, synth, whisper, speaker) -> None:
+    question = corpus.framed(synth.flite("where can I print a document", "kal16").pcm, 0.3, 1.5)
+    for press in (False, True):
+        cfg = make_config(tmp_path / str(press))
+        assistant, _front, loop = build(
+            cfg,
+            whisper,
+            sources.PcmSource(question),
+            sinks.NullSink(speed=0),
+            speaker,
+            echo=False,
+            lockstep=True,
+        )
+        rec = Recorder(assistant)
+        if press:
+            loop.push_to_talk()
+        await asyncio.wait_for(loop.run(), 60)
+        finals = rec.of(ev.TranscriptFinal)
+        if not press:
+            assert finals == [] and rec.of(ev.WakeDetected) == []  # without the key it is just talk
+        else:
+            assert rec.of(ev.ListeningStarted)[0].reason == "push-to-talk"
+            assert "print a document" in finals[0].text.lower()
