@@ -119,7 +119,8 @@ def audio_check() -> Check:
 
 
 def run_checks(cfg: Config) -> list[Check]:
-    checks = [_config(cfg), _data_dir(cfg), _llama_import(), _model(cfg), _knowledge(cfg), audio_check()]
+    # The microphone is checked by kiosk.speech.health (with the configured device).
+    checks = [_config(cfg), _data_dir(cfg), _llama_import(), _model(cfg), _knowledge(cfg)]
     for name in AREA_HEALTH:
         try:
             module = importlib.import_module(name)

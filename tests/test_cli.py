@@ -69,10 +69,10 @@ def test_doctor_passes_on_this_machine_and_warns_about_the_microphone(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = {line.split()[1]: line.split()[0] for line in result.stdout.splitlines() if line[:4].strip() in
              {"OK", "WARN", "FAIL"}}
-    for check in ("config", "data", "llama-cpp", "model", "knowledge", "audio"):
+    for check in ("config", "data", "llama-cpp", "model", "knowledge", "microphone"):
         assert check in lines, result.stdout
     assert lines["model"] == "OK" and lines["knowledge"] == "OK"
-    assert lines["audio"] == "WARN"  # no sound card here: said, not fatal
+    assert lines["microphone"] == "WARN"  # no sound card here: said, not fatal
 
 
 def test_doctor_fails_on_a_missing_model_with_the_fix(tmp_path):

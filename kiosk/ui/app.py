@@ -64,6 +64,7 @@ class KioskApp(App):
         self._unsubscribe = assistant.subscribe(self._relay_event)
         self.runtime = None
         self.web = None
+        self.voice = None
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -75,6 +76,28 @@ class KioskApp(App):
         self.set_interval(IDLE_CHECK_S, self._check_idle)
         if self.runtime is not None and self.config.web.enabled:
             await self._start_web()
+        if self.runtime is not None and self.config.speech.enabled:
+            self._start_voice()
+
+    def _start_voice(self) -> None:
+        """Microphone, wake word, captions and speech; typed input works whatever happens here."""
+        from kiosk.errors import KioskError
+        from kiosk.speech.service import open_voice
+
+        try:
+            self.voice = open_voice(self.config, self.assistant, conversation=lambda: self.conversation)
+        except KioskError as e:
+            self.log.warning(f"voice unavailable: {e}")  # the attract screen already says so
+            return
+        key = self.config.speech.push_to_talk_key
+        if key:
+            self.bind(key, "push_to_talk", description="Talk")
+        self.run_worker(self.voice.run(), group="voice", exit_on_error=False)
+
+    def action_push_to_talk(self) -> None:
+        if self.voice is not None:
+            self.touch()
+            self.voice.push_to_talk()
 
     async def _start_web(self) -> None:
         """The web UI shares this loop and this Assistant (one model in memory)."""
@@ -88,6 +111,8 @@ class KioskApp(App):
 
     async def on_unmount(self) -> None:
         self._unsubscribe()
+        if self.voice is not None:
+            self.voice.stop()
         if self.web is not None:
             await self.web.stop()
 
@@ -112,10 +137,10 @@ class KioskApp(App):
             return  # another face's visitor (a web client): never shown here
         self.touch()
         if isinstance(event, ev.QuestionReceived | ev.WakeDetected | ev.ListeningStarted):
-            self.busy = True
             self._show_conversation()
-        elif isinstance(event, ev.AnswerDone | ev.AnswerCancelled | ev.Fault):
-            self.busy = False
+        busy = _busy_after(event)
+        if busy is not None:
+            self.busy = busy
         self.conversation_screen.render_event(event)
 
     def _show_conversation(self) -> None:
@@ -139,7 +164,10 @@ class KioskApp(App):
         self.last_activity = self.clock()
 
     def action_stop(self) -> None:
+        """Esc: stop the answer and the voice at once (barge-in by key)."""
         self.touch()
+        if self.voice is not None:
+            self.voice.stop_key()
         self.assistant.cancel(self.conversation, "user")
 
     def action_start_over(self) -> None:
@@ -166,6 +194,20 @@ class KioskApp(App):
         if self.screen is self.conversation_screen:
             self.switch_screen(self._attract())
         self.touch()
+
+
+def _busy_after(event: ev.Event) -> bool | None:
+    """Whether the kiosk is busy with a visitor after ``event`` (None: unchanged).
+
+    While busy (listening, answering, speaking) the idle reset waits.
+    """
+    if isinstance(event, ev.QuestionReceived | ev.WakeDetected | ev.ListeningStarted | ev.SpeakingStarted):
+        return True
+    if isinstance(event, ev.AnswerDone | ev.AnswerCancelled | ev.Fault | ev.SpeakingDone):
+        return False
+    if isinstance(event, ev.ListeningStopped):
+        return event.reason == "end-of-speech"  # a question follows; otherwise nobody spoke
+    return None
 
 
 def _input_notice(config: Config) -> tuple[str, str]:

@@ -160,6 +160,11 @@ class ConversationScreen(_AskingScreen):
             self.set_caption(event.text)
         elif isinstance(event, ev.SpeakingStarted):
             self.set_status("speaking")
+        elif isinstance(event, ev.SpeakingDone):
+            self.set_status("stopped" if event.interrupted else "done")
+        elif isinstance(event, ev.ListeningStopped) and event.reason != "end-of-speech":
+            self.set_caption("(I didn't hear a question. Say the wake phrase or type, whenever you're ready.)")
+            self.set_status("ready")
         transcript.scroll_end(animate=False)
 
     @property
