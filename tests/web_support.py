@@ -6,7 +6,6 @@ import asyncio
 import atexit
 import contextlib
 import shutil
-import socket
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kiosk import config as config_mod
 from kiosk import runtime
 from kiosk.web import devca
+from kiosk.web.bench import LoopbackResolver
 from kiosk.web.server import WebHandle, start_web
 
 HOST = "kiosk-001.fleet.test"
@@ -92,25 +91,6 @@ def shared_pki() -> tuple[devca.DevFiles, devca.Issued]:
     return _SHARED["pki"]  # type: ignore[return-value]
 
 
-class StaticResolver(AbstractResolver):
-    """Resolves every name to 127.0.0.1, like Chromium's --host-resolver-rules."""
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
-        return [
-            {
-                "hostname": host,
-                "host": "127.0.0.1",
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass
 class Served:
     handle: WebHandle
@@ -129,7 +109,7 @@ class Served:
 
 
 def https_client(ca: x509.Certificate) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(ssl=client_context(ca), resolver=StaticResolver(), limit=0)
+    connector = aiohttp.TCPConnector(ssl=client_context(ca), resolver=LoopbackResolver(), limit=0)
     return aiohttp.ClientSession(connector=connector)
 
 
