@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import threading
 import time
@@ -67,6 +68,9 @@ class LlamaCppBackend:
             raise ModelError(
                 "model.load", f"llama.cpp could not load {model_path}: {e}", "check the file is a GGUF model"
             ) from e
+        # llama.cpp reports an aborted decode (our own cancel) at ERROR level on stderr;
+        # real failures reach us as exceptions, so its console chatter is switched off.
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         self.name = name or f"llama.cpp:{model_path.name}"
         if prompt_style == "auto":
             has_template = bool(self._llm.metadata.get("tokenizer.chat_template"))

@@ -63,7 +63,7 @@ def llm_path_questions(assistant, questions: list[str]) -> list[str]:
     for q in questions:
         hits = assistant.knowledge.search(q, k.top_k)
         best = hits[0].score if hits else 0.0
-        if k.refuse_threshold <= best < k.instant_threshold and not assistant.knowledge.unknown_place(q):
+        if k.refuse_threshold <= best < k.instant_threshold and not assistant.knowledge.unknown_subject(q):
             out.append(q)
     return out
 
