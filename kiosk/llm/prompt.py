@@ -83,16 +83,16 @@ def build_request(
 
 
 def _shrink(history: list[tuple[str, str]], facts: list[str], examples: list | None = None) -> bool:
-    """Drop the oldest turn, else the weakest fact, else an example, else halve the best
-    fact (never drop it). False: nothing left to drop."""
+    """Make room: the oldest turn first, then an example, then the weakest fact, and
+    only then shorten the best fact (never drop it). False: nothing left to drop."""
     if history:
         history.pop(0)
         return True
-    if len(facts) > 1:
-        facts.pop()
-        return True
     if examples:
         examples.pop()
+        return True
+    if len(facts) > 1:
+        facts.pop()
         return True
     if facts and len(facts[0]) > 80:
         facts[0] = facts[0][: len(facts[0]) // 2]
