@@ -123,3 +123,12 @@ def test_held_out_venues_retrieve_and_refuse(tmp_path, venue):
     refused = sum(k.search(i["q"], 1)[0].score < 0.3 or bool(k.unknown_subject(i["q"])) for i in off_topic)
     assert right / len(answerable) >= 0.8, f"{right}/{len(answerable)}"
     assert refused / len(off_topic) >= 0.8, f"{refused}/{len(off_topic)}"
+
+
+def test_synonyms_find_the_entry_in_other_words(knowledge):
+    from kiosk.knowledge.lexicon import expand
+
+    assert "toilets" in expand("Where's the loo?")
+    assert expand("When is storytime?") == "When is storytime?"
+    assert knowledge.search("Where is the loo?", 1)[0].entry.title == "Toilets"
+    assert knowledge.search("Can I park my pushchair somewhere?", 3)

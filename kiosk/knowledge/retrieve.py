@@ -26,7 +26,7 @@ import numpy as np
 
 from kiosk.errors import KioskError
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
-from kiosk.knowledge.lexicon import words
+from kiosk.knowledge.lexicon import expand, words
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class Knowledge:
         """The ``k`` best entries for ``query``, best first, scores in 0..1."""
         if not self.entries or not query.strip():
             return []
+        query = expand(query)
         lexical = self._lexical(query)
         if self.encoder is not None and self.vectors is not None:
             q = self.encoder.encode([query])[0]
