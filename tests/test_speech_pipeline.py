@@ -236,3 +236,21 @@ async def test_push_to_talk_needs_no_wake_phrase(tmp_path, synth, whisper, speak
         else:
             assert rec.of(ev.ListeningStarted)[0].reason == "push-to-talk"
             assert "print a document" in finals[0].text.lower()
+
+
+async def test_typed_question_is_spoken_and_followed_up(tmp_path, synth, whisper, speaker) -> None:
+    """A typed question goes through the voice loop: answered, spoken, then a follow-up window."""
+    scene = Scene(echo_gain=0.0)
+    assistant, _front, loop, _sink = _mic_loop(tmp_path, scene, whisper, speaker, echo=True)
+    rec = Recorder(assistant)
+
+    def react() -> bool:
+        if loop._loop is not None and not getattr(react, "asked", False):
+            react.asked = True  # type: ignore[attr-defined]
+            loop.ask_typed("What time does the library open on Sunday?")
+        return bool(rec.of(ev.SpeakingDone)) and any(e.reason == "follow-up" for e in rec.of(ev.ListeningStarted))
+
+    assert await _run_until(loop, react, 60), rec.types()
+    assert not rec.of(ev.WakeDetected)  # no wake phrase was needed
+    assert "closed on Sundays" in rec.of(ev.AnswerDone)[0].text
+    assert rec.of(ev.SpeakingStarted) and not rec.of(ev.SpeakingDone)[0].interrupted

@@ -91,6 +91,16 @@ class VoiceLoop:
         if self._spoken is not None or self._answer_task is not None:
             self._interrupt_and_listen("barge-in")
 
+    def ask_typed(self, text: str) -> None:
+        """A typed question is answered, spoken and followed up like a spoken one.
+
+        "Shown and spoken" holds for every visitor, including one who types because the
+        room is loud; whatever was being answered, spoken or listened to stops first.
+        """
+        self._interrupt()
+        self._command(self.front.idle)
+        self._start_answer(text)
+
     def stop(self) -> None:
         self._stop.set()
         self.source.close()

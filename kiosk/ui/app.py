@@ -155,6 +155,9 @@ class KioskApp(App):
 
     def ask(self, text: str) -> None:
         self._show_conversation()
+        if self.voice is not None:
+            self.voice.ask_typed(text)  # answered and spoken, then a follow-up may be said
+            return
         self.run_worker(self.assistant.ask(self.conversation, text), group="ask", exit_on_error=False)
 
     def on_key(self) -> None:
