@@ -11,6 +11,8 @@ from kiosk import events as ev
 from tests.web_support import serving
 
 pytestmark = pytest.mark.llm
+# Every covered question goes through the LLM, whatever the retrieval score.
+LLM_BAND = {"instant_threshold": 1.0}
 LLM_QUESTION = "Is there a section for kids?"  # mid-confidence: phrased by the LLM
 
 
@@ -39,7 +41,7 @@ async def _wait_for(seen: list[ev.Event], match, timeout: float = 60.0) -> ev.Ev
 
 
 async def test_disconnect_cancels_the_generation():
-    async with serving(with_llm=True) as s:
+    async with serving(with_llm=True, knowledge=LLM_BAND) as s:
         seen: list[ev.Event] = []
         s.assistant.subscribe(seen.append)
         ws = await _open(s)
@@ -53,7 +55,7 @@ async def test_disconnect_cancels_the_generation():
 
 
 async def test_kiosk_visitor_preempts_a_web_answer():
-    async with serving(with_llm=True) as s:
+    async with serving(with_llm=True, knowledge=LLM_BAND) as s:
         a = s.assistant
         seen: list[ev.Event] = []
         a.subscribe(seen.append)

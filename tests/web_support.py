@@ -114,7 +114,7 @@ def https_client(ca: x509.Certificate) -> aiohttp.ClientSession:
 
 
 @contextlib.asynccontextmanager
-async def serving(with_llm: bool = False, **web) -> AsyncIterator[Served]:
+async def serving(with_llm: bool = False, knowledge: dict | None = None, **web) -> AsyncIterator[Served]:
     files, ca = shared_pki()
     data_dir = shared_data_dir()
     cfg = config_mod.from_mapping(
@@ -123,6 +123,7 @@ async def serving(with_llm: bool = False, **web) -> AsyncIterator[Served]:
             "speech": {"enabled": False},
             "log": {"enabled": False},
             "web": {"cert": str(files.cert), "key": str(files.key), "port": 0, "host": "127.0.0.1", **web},
+            "knowledge": knowledge or {},
         },
         source="test",
     )
