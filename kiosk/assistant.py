@@ -60,6 +60,8 @@ class Conversation:
     task: asyncio.Task | None = None
     cancel_flag: threading.Event | None = None
     cancel_reason: str = "user"
+    generation: int = 0
+    """Bumped by every question and reset: only the newest waiting question goes ahead."""
 
     @property
     def priority(self) -> int:
@@ -228,6 +230,7 @@ class Assistant:
     def reset(self, conv: Conversation, reason: str = "user") -> None:
         """Forget everything the visitor said: the context and any running answer."""
         self.cancel(conv, "reset")
+        conv.generation += 1  # a question still waiting to start is dropped, not answered
         conv.turns.clear()
         self.emit(ev.ConversationReset(conversation_id=conv.id, t=self.now(), reason=reason))
 
@@ -237,11 +240,15 @@ class Assistant:
         A question while another is being answered in the same conversation cancels the
         older one first (the visitor changed their mind).
         """
-        if conv.busy:
+        conv.generation += 1
+        mine = conv.generation
+        while conv.busy:
             previous = conv.task
             self.cancel(conv, "new-question")
             if previous is not None:
                 await asyncio.wait([previous])
+            if conv.generation != mine:
+                return None  # a newer question (or a reset) came while we waited: it wins
         task = asyncio.current_task()
         conv.task = task
         conv.cancel_flag = threading.Event()
@@ -382,8 +389,6 @@ class _Run:
         a = self.a
         assert a.llm is not None
         cfg = a.config
-        request = build_request(a.llm, cfg, question, hits, self.conv.turns)
-        request.deadline = time.monotonic() + cfg.llm.budget_s
         checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
         cancel = self.conv.cancel_flag or threading.Event()
         loop = asyncio.get_running_loop()
@@ -396,6 +401,12 @@ class _Run:
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = a.llm.name
+            # Built on the llama thread (tokenising for the trim), timed from now: waiting
+            # for the model behind other visitors does not eat this answer's budget.
+            executor = getattr(a.llm, "executor", None)
+            turns = list(self.conv.turns)
+            request = await loop.run_in_executor(executor, build_request, a.llm, cfg, question, hits, turns)
+            request.deadline = time.monotonic() + cfg.llm.budget_s
             worker = loop.run_in_executor(
                 getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop
             )
@@ -487,6 +498,7 @@ class _Run:
             )
         else:
             conv.turns.append(Turn(question=self.question, answer=text, sources=self.sources))
+            del conv.turns[: -self.a.config.session.max_turns]
             closing = ev.AnswerDone(
                 conversation_id=conv.id,
                 t=now,

@@ -12,6 +12,7 @@ Look-up order: ``--config FILE``, else /etc/kiosk/kiosk.toml, else
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -219,7 +220,46 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
     return cfg
 
 
+def _check_finite(cfg: Config) -> None:
+    """TOML allows nan and inf; a nan idle timeout would never wipe a visitor's context."""
+    for sec_name in sections():
+        sec = getattr(cfg, sec_name)
+        for f in dataclasses.fields(sec):
+            value = getattr(sec, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(
+                    "config.range",
+                    f"{sec_name}.{f.name} must be a finite number, got {value}",
+                    f"set {sec_name}.{f.name} to a number",
+                )
+
+
+def _check_between(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(
+            "config.range",
+            f"{key} must be between {low} and {high}, got {value}",
+            f"set {key} within {low}..{high}",
+        )
+
+
 def _check_ranges(cfg: Config) -> None:
+    _check_finite(cfg)
+    _check_between("session.max_turns", cfg.session.max_turns, 1, 10_000)
+    _check_between("llm.threads", cfg.llm.threads, 0, 256)
+    _check_between("llm.temperature", cfg.llm.temperature, 0.0, 2.0)
+    _check_between("speech.volume", cfg.speech.volume, 0.0, 1.0)
+    _check_between("speech.wake_sensitivity", cfg.speech.wake_sensitivity, 0.0, 1.0)
+    _check_between("web.port", cfg.web.port, 0, 65535)
+    for key in (
+        "refractory_s",
+        "speech_start_s",
+        "trailing_silence_s",
+        "max_utterance_s",
+        "no_speech_s",
+        "follow_up_s",
+    ):
+        _check_between(f"speech.{key}", getattr(cfg.speech, key), 0.0, 3600.0)
     positive = {
         "llm.max_tokens": cfg.llm.max_tokens,
         "llm.n_ctx": cfg.llm.n_ctx,

@@ -118,9 +118,25 @@ def audio_check() -> Check:
     return Check("audio", "OK", f"{len(inputs)} input and {len(outputs)} output device(s)")
 
 
+def _guarded(name: str, check) -> Check:
+    """One broken check must not hide the others (doctor runs when things are broken)."""
+    try:
+        return check()
+    except KioskError as e:
+        return Check(name, "FAIL", e.message, e.fix)
+    except Exception as e:
+        return Check(name, "FAIL", f"check crashed: {e}", "report this bug")
+
+
 def run_checks(cfg: Config) -> list[Check]:
     # The microphone is checked by kiosk.speech.health (with the configured device).
-    checks = [_config(cfg), _data_dir(cfg), _llama_import(), _model(cfg), _knowledge(cfg)]
+    checks = [
+        _guarded("config", lambda: _config(cfg)),
+        _guarded("data dir", lambda: _data_dir(cfg)),
+        _guarded("llama-cpp", _llama_import),
+        _guarded("model", lambda: _model(cfg)),
+        _guarded("knowledge", lambda: _knowledge(cfg)),
+    ]
     for name in AREA_HEALTH:
         try:
             module = importlib.import_module(name)

@@ -9,6 +9,7 @@ Fault event the faces show to staff).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,19 +40,42 @@ class Runtime:
 
 def ensure_data_dir(config: Config) -> Path:
     data = config.data_dir
-    data.mkdir(parents=True, exist_ok=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KioskError(
+            "data.unwritable",
+            f"the data folder {data} cannot be created: {e.strerror}",
+            "set [data] dir to a writable folder, or fix its permissions",
+        ) from e
     return data
 
 
 def open_knowledge(config: Config) -> Knowledge:
     data = ensure_data_dir(config)
     try:
-        return Knowledge.open(config.knowledge.path, data / "knowledge.db", config.knowledge.embeddings)
+        return _open_index(config, data / "knowledge.db", config.knowledge.embeddings)
     except KnowledgeError as e:
         if e.code != "knowledge.encoder-missing" or not config.knowledge.embeddings:
             raise
         log.warning("%s; falling back to lexical retrieval", e.message)
-        return Knowledge.open(config.knowledge.path, data / "knowledge-lexical.db", use_embeddings=False)
+        return _open_index(config, data / "knowledge-lexical.db", use_embeddings=False)
+
+
+def _open_index(config: Config, db: Path, use_embeddings: bool) -> Knowledge:
+    """A damaged or unwritable index is rebuilt once; if that fails too, the error says why."""
+    try:
+        return Knowledge.open(config.knowledge.path, db, use_embeddings)
+    except (sqlite3.DatabaseError, OSError) as first:
+        try:
+            db.unlink(missing_ok=True)
+            return Knowledge.open(config.knowledge.path, db, use_embeddings)
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise KnowledgeError(
+                "knowledge.index",
+                f"the knowledge index {db} cannot be written ({e}; first: {first})",
+                "check the data folder's disk space and permissions",
+            ) from e
 
 
 def load_llm(config: Config) -> LLMBackend:

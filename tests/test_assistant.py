@@ -66,8 +66,7 @@ async def test_escape_cancels_generation_and_frees_the_model(llm_config, knowled
     task = asyncio.create_task(a.ask(conv, "Tell me everything about the meeting room hire and the study rooms"))
     while not rec.of(ev.AnswerStarted):
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # mid prompt-reading or mid-answer
-    assert a.cancel(conv, "user")
+    assert a.cancel(conv, "user")  # while the model reads the prompt (llama.cpp's abort callback)
     cancelled_at = time.monotonic()
     closing = await task
     stopped_after = time.monotonic() - cancelled_at
@@ -95,7 +94,9 @@ async def test_new_question_cancels_the_running_answer(llm_config, knowledge, ll
 
 async def test_fifty_turns_never_overflow_the_context(tmp_path, knowledge):
     # A small window forces trimming on nearly every turn (and keeps the test quick).
-    cfg = make_config(tmp_path, knowledge={"instant_threshold": 1.0}, llm={"max_tokens": 24, "n_ctx": 512})
+    cfg = make_config(
+        tmp_path, knowledge={"instant_threshold": 1.0}, llm={"max_tokens": 24, "n_ctx": 512}, session={"max_turns": 10}
+    )
     llm = load_llm(cfg)
     a = Assistant(cfg, knowledge, llm)
     rec = Recorder(a)
@@ -108,7 +109,8 @@ async def test_fifty_turns_never_overflow_the_context(tmp_path, knowledge):
         request = build_request(llm, cfg, questions[0], knowledge.search(questions[0], 3), conv.turns)
         assert llm.count_tokens(request.prompt) + cfg.llm.max_tokens <= llm.n_ctx
     assert not rec.of(ev.Fault)
-    assert len(conv.turns) == 50
+    assert len(rec.of(ev.AnswerDone)) == 50
+    assert len(conv.turns) == 10  # the memory is bounded too, not only the prompt
 
 
 async def test_short_follow_up_is_searched_with_the_last_question(assistant):
@@ -146,8 +148,33 @@ async def test_a_broken_subscriber_does_not_stop_the_answer(assistant, recorder)
     assert isinstance(done, ev.AnswerDone)
 
 
-async def test_conversations_do_not_share_context(assistant):
-    kiosk = assistant.start_conversation("kiosk")
-    web = assistant.start_conversation("web", client="10.0.0.9")
-    await assistant.ask(kiosk, "When is storytime?")
-    assert web.turns == [] and len(kiosk.turns) == 1
+async def test_rapid_questions_only_the_newest_is_answered(llm_config, knowledge, llm):
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
+    while not rec.of(ev.AnswerStarted):
+        await asyncio.sleep(0.01)
+    second = asyncio.create_task(a.ask(conv, "Can I use a computer here?"))
+    third = asyncio.create_task(a.ask(conv, "When is storytime?"))
+    results = await asyncio.gather(first, second, third)
+    assert isinstance(results[0], ev.AnswerCancelled)
+    assert results[1] is None  # superseded before it started: never shown, never answered
+    assert isinstance(results[2], ev.AnswerDone) and "10:30am" in results[2].text
+    assert [q.text for q in rec.of(ev.QuestionReceived)] == ["How do I renew my books?", "When is storytime?"]
+    assert len(conv.turns) == 1
+
+
+async def test_reset_while_answering_drops_the_waiting_question(llm_config, knowledge, llm):
+    a = Assistant(llm_config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
+    while not rec.of(ev.AnswerStarted):
+        await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(a.ask(conv, "When is storytime?"))
+    await asyncio.sleep(0)
+    a.reset(conv, "idle")
+    assert isinstance(await first, ev.AnswerCancelled)
+    assert await waiting is None
+    assert conv.turns == []

@@ -47,6 +47,11 @@ def test_file_values_override_defaults(tmp_path):
         ("[llm]\nmax_tokens = 2000\nn_ctx = 2048\n", "config.range", "llm.max_tokens"),
         ("[llm\nmodel = 1\n", "config.syntax", "not valid TOML"),
         ("llm = 3\n", "config.type", "llm"),
+        ("[session]\nidle_reset_s = nan\n", "config.range", "session.idle_reset_s"),
+        ("[llm]\nbudget_s = inf\n", "config.range", "llm.budget_s"),
+        ("[session]\nmax_turns = 0\n", "config.range", "session.max_turns"),
+        ("[speech]\nvolume = 7.0\n", "config.range", "speech.volume"),
+        ("[llm]\nthreads = -3\n", "config.range", "llm.threads"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, code, named):

@@ -60,3 +60,10 @@ def test_social_replies_need_no_facts():
     assert "Riverside" in social_reply("Hello!", "Riverside")
     assert social_reply("thanks", "X")
     assert social_reply("When do you open?", "X") is None
+
+
+def test_the_visitors_own_figures_are_not_evidence():
+    # The question's "9am", "50 pence" or "Sunday" must not confirm a "yes".
+    assert not checker(CAFE, "Is the cafe open at 9am?").check("Yes, the cafe is open at 9am.").ok
+    assert not checker(CAFE, "Is the cafe open on Sunday?").check("Yes, the cafe is open.").ok
+    assert checker(CAFE, "Is there a cafe?").check("Yes, the cafe is on the ground floor.").ok

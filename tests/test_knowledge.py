@@ -67,6 +67,8 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("query", ['"', "NEAR(a b)", "AND OR NOT", "*", "col:value", "';drop table entries;--", "é ü ß 🙂"])
 def test_visitor_text_never_reaches_fts_as_syntax(knowledge, query):
+    for word in query.split():
+        knowledge.index.match_ids(word)  # raises on FTS syntax if the quoting were missing
     hits = knowledge.search(query, 3)
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     assert knowledge.index.db["entries"].count == len(knowledge.entries)
@@ -131,3 +133,19 @@ def test_synonyms_find_the_entry_in_other_words(knowledge):
     assert "toilets" in expand("Where's the loo?")
     assert expand("When is storytime?") == "When is storytime?"
     assert knowledge.search("Where is the loo?", 1)[0].entry.title == "Toilets"
+
+
+def test_sub_headings_stay_in_their_entry_and_empty_headings_are_skipped():
+    md = "## Holidays\nClosed on bank holidays.\n### Christmas\nClosed 24 to 26 December.\n## \nOrphan text.\n"
+    assert parse_markdown(md, "x.md") == [
+        ("Holidays", "Closed on bank holidays. Christmas: Closed 24 to 26 December.")
+    ]
+
+
+def test_possessive_names_in_the_knowledge_are_known(tmp_path):
+    folder = tmp_path / "k"
+    folder.mkdir()
+    (folder / "a.md").write_text("## Parking\nThe car park is on Tanner's Row, behind the museum.\n")
+    k = Knowledge.open(folder, tmp_path / "k.db", use_embeddings=False)
+    assert k.unknown_subject("Can I park near Tanner's Row?") is None
+    assert k.unknown_subject("Can I park near Baker Street?")

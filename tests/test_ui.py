@@ -89,14 +89,17 @@ async def test_escape_stops_and_f2_starts_over(llm_config, knowledge, llm):
     rec = Recorder(a)
     app = make_app(a)
     async with app.run_test(size=(100, 30)) as pilot:
+        # Another visitor holds the model, so this answer is certainly still running when
+        # Esc is pressed (the cancel must reach a run that is waiting or generating alike).
+        await a.gate.acquire(-1, "someone-else")
         await ask(pilot, "Tell me all about the meeting room and the study rooms")
         await wait_for(pilot, lambda: rec.of(ev.AnswerStarted))
         await pilot.press("escape")
+        a.gate.release()
         await wait_for(pilot, lambda: rec.of(ev.AnswerCancelled) or rec.of(ev.AnswerDone))
-        if rec.of(ev.AnswerCancelled):
-            assert rec.of(ev.AnswerCancelled)[0].reason == "user"
-            await pilot.pause(0.1)
-            assert "Stopped" in str(app.screen.query_one("#status", Static).render())
+        assert rec.of(ev.AnswerCancelled)[0].reason == "user"
+        await pilot.pause(0.1)
+        assert "Stopped" in str(app.screen.query_one("#status", Static).render())
         first = app.conversation
         await pilot.press("f2")
         await pilot.pause(0.1)
@@ -127,9 +130,12 @@ async def test_keyboard_only_input_is_focused_on_both_screens(assistant):
 async def test_missing_microphone_is_said_on_the_attract_screen(tmp_path, knowledge):
     cfg = make_config(tmp_path)
     app = create_app(cfg, Assistant(cfg, knowledge, None))
+    from kiosk.doctor import audio_check
+
     async with app.run_test(size=(100, 30)):
-        # This machine has no sound card: the kiosk says so and offers typing.
-        assert "microphone" in app.notice
+        # Without a sound card (as here and in CI) the kiosk says so and offers typing.
+        has_mic = audio_check().status == "OK"
+        assert ("microphone" in app.notice) is not has_mic
         assert "type" in app.how_to_ask.lower()
 
 
@@ -165,3 +171,26 @@ async def test_kiosk_app_serves_the_web_ui_on_its_own_loop(tmp_path):
             assert isinstance(app.screen, AttractScreen)  # the web visitor's answer is not shown here
     finally:
         rt.close()
+
+
+async def test_start_over_and_voice_events_before_any_question(assistant):
+    """F2 on the attract screen, and a wake that arrives before the conversation screen
+    was ever shown, must neither crash nor lose the events."""
+    app = make_app(assistant)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause(0.1)
+        conv = app.conversation
+        assistant.emit(ev.WakeDetected(conversation_id=conv.id, t=assistant.now(), phrase="hello kiosk",
+                                       engine="test"))
+        assistant.emit(ev.ListeningStarted(conversation_id=conv.id, t=assistant.now(), reason="wake"))
+        assistant.emit(ev.TranscriptPartial(conversation_id=conv.id, t=assistant.now(), text="when is story"))
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ConversationScreen)
+        assert "when is story" in str(app.screen.query_one("#caption", Static).render())
+        assert app.busy
+        # Nobody asked anything after all: the kiosk is free again, so the idle reset can run.
+        assistant.emit(ev.ListeningStopped(conversation_id=conv.id, t=assistant.now(), reason="end-of-speech"))
+        assistant.emit(ev.TranscriptFinal(conversation_id=conv.id, t=assistant.now(), text=" ", engine="test"))
+        await pilot.pause(0.1)
+        assert not app.busy

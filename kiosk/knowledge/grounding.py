@@ -34,6 +34,9 @@ _NEGATIONS = words("negations")
 
 
 def _stem(word: str) -> str:
+    """Crude but symmetric: "dogs"/"dog", "opening"/"opens" compare equal."""
+    if len(word) > 3 and word.endswith("s"):
+        word = word[:-1]
     return word[:5]
 
 
@@ -64,11 +67,18 @@ class SentenceChecker:
     _shown: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        facts = " ".join(e.full for e in self.entries)
-        allowed = f"{facts} {self.question} {self.venue}"
-        self._numbers = _numbers(allowed)
-        self._names = {w.lower() for w in _WORD.findall(allowed.lower())}
-        self._stems = {_stem(w) for w in self._names} | {_stem(w) for w in _GLUE}
+        # Numbers and names must come from the facts: the visitor's own "9am" or "Sunday"
+        # is what a tiny model repeats back with a "yes", right or not. Plain words may
+        # come from the question too (that is how an answer echoes what was asked).
+        facts = f"{' '.join(e.full for e in self.entries)} {self.venue}"
+        self._numbers = _numbers(facts)
+        self._names = {w.lower() for w in _WORD.findall(facts.lower())}
+        asked = {w.lower() for w in _WORD.findall(self.question.lower())}
+        self._stems = {_stem(w) for w in self._names | asked} | {_stem(w) for w in _GLUE}
+        # What the question asks about that the best entry never says: a "yes" to it is a guess.
+        self._unconfirmed = {
+            w for w in asked if w not in STOPWORDS and len(w) > 2 and _stem(w) not in {_stem(x) for x in self._names}
+        } | (_numbers(self.question) - self._numbers)
         top_words = _WORD.findall(self.top.full.lower())
         self._top_stems = {_stem(w) for w in top_words if w not in STOPWORDS and len(w) > 2}
         self._top_negated = bool(_NEGATIONS & set(re.findall(r"[a-z']+", self.top.text.lower())))
@@ -93,6 +103,8 @@ class SentenceChecker:
         first = next(iter(re.findall(r"[a-z]+", text.lower())), "")
         if first == "yes" and self._top_negated and not (_NEGATIONS & lowered):
             return Verdict(False, sentence, [], "yes against a restrictive fact")
+        if first == "yes" and self._unconfirmed:
+            return Verdict(False, sentence, [], f"yes to what the facts do not say: {sorted(self._unconfirmed)}")
         if first == "no" and not self._top_negated:
             return Verdict(False, sentence, [], "no against a permissive fact")
         if not self._shown and not any(_stem(w) in self._top_stems for w in words):

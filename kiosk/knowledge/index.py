@@ -53,7 +53,11 @@ def parse_markdown(text: str, file: str) -> list[tuple[str, str]]:
     for line in text.splitlines():
         if line.startswith("## "):
             close()
-            title, body = line[3:].strip(), []
+            heading = line[3:].strip()
+            title, body = (heading or None), []  # an empty heading starts no entry
+        elif line.startswith("###"):
+            if title is not None:
+                body.append(line.lstrip("#").strip() + ":")  # a sub-heading stays in its entry
         elif line.startswith("#"):
             close()
             title, body = None, []

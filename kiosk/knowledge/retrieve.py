@@ -38,6 +38,11 @@ _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+\b")
 _CAPITALISED_RUN = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z']+)(?:\s+[A-Z][a-z']+)*")
 
 
+def _with_bare_possessives(words: set[str]) -> set[str]:
+    """"tanner's" in the knowledge also makes "Tanner" (as in "Tanner's Row") known."""
+    return words | {w[:-2] for w in words if w.endswith("'s")}
+
+
 def _forms(word: str) -> set[str]:
     """A word with and without a plural s: "Sunday" matches a knowledge that says "Sundays"."""
     return {word, word[:-1] if word.endswith("s") else word + "s"}
@@ -68,9 +73,11 @@ class Knowledge:
         self.encoder = encoder
         self.entries = index.entries()
         self.vectors = index.vectors() if encoder is not None else None
-        self.vocabulary = {w for e in self.entries for w in content_words(e.full)}
+        self.vocabulary = _with_bare_possessives({w for e in self.entries for w in content_words(e.full)})
         # Words the knowledge uses as common nouns: "castle" in "Castle Street" does not count.
-        self.common_vocabulary = {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
+        self.common_vocabulary = _with_bare_possessives(
+            {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
+        )
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
 

@@ -91,6 +91,12 @@ class VoiceLoop:
         if self._spoken is not None or self._answer_task is not None:
             self._interrupt_and_listen("barge-in")
 
+    def silence(self) -> None:
+        """Stop speaking, answering and listening (start over, idle reset)."""
+        self._interrupt()
+        self._command(self.front.idle)
+        self.state = "idle"
+
     def ask_typed(self, text: str) -> None:
         """A typed question is answered, spoken and followed up like a spoken one.
 

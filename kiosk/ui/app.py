@@ -189,6 +189,8 @@ class KioskApp(App):
 
     def reset(self, reason: str) -> None:
         """Wipe the context and the screen, and give the next visitor a new conversation."""
+        if self.voice is not None:
+            self.voice.silence()  # stop speaking the last visitor's answer, stop listening
         self.assistant.reset(self.conversation, reason)
         self.conversation = self.assistant.start_conversation("kiosk")
         self.busy = False
@@ -209,7 +211,9 @@ def _busy_after(event: ev.Event) -> bool | None:
     if isinstance(event, ev.AnswerDone | ev.AnswerCancelled | ev.Fault | ev.SpeakingDone):
         return False
     if isinstance(event, ev.ListeningStopped):
-        return event.reason == "end-of-speech"  # a question follows; otherwise nobody spoke
+        return event.reason == "end-of-speech"  # a transcript follows; otherwise nobody spoke
+    if isinstance(event, ev.TranscriptFinal) and not event.text.strip():
+        return False  # a cough or a false wake: no question will come
     return None
 
 

@@ -92,6 +92,11 @@ class ConversationScreen(_AskingScreen):
         self._answer_text = ""
         self._sources: tuple[str, ...] = ()
         self._mode = ""
+        # Events that arrive before the screen is first shown (Textual composes a screen
+        # on its first display): replayed on mount, so a wake on the attract screen or
+        # a start-over before any question never meets a half-built screen.
+        self._ready = False
+        self._pending: list[ev.Event] = []
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="transcript")
@@ -102,6 +107,10 @@ class ConversationScreen(_AskingScreen):
 
     def on_mount(self) -> None:
         self.query_one("#question", Input).focus()
+        self._ready = True
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self.render_event(event)
 
     # rendering ------------------------------------------------------------------------
 
@@ -112,6 +121,9 @@ class ConversationScreen(_AskingScreen):
         self.query_one("#caption", Static).update(Text(text))
 
     def clear(self) -> None:
+        if not self._ready:
+            self._pending.clear()
+            return
         self.query_one("#transcript", VerticalScroll).remove_children()
         self._answer = None
         self._answer_text = ""
@@ -119,6 +131,9 @@ class ConversationScreen(_AskingScreen):
         self.set_status("ready")
 
     def render_event(self, event: ev.Event) -> None:
+        if not self._ready:
+            self._pending.append(event)
+            return
         transcript = self.query_one("#transcript", VerticalScroll)
         if isinstance(event, ev.QuestionReceived):
             self.set_caption("")
