@@ -79,13 +79,19 @@ async def test_escape_cancels_generation_and_frees_the_model(llm_config, knowled
     assert isinstance(again, ev.AnswerDone)
 
 
-async def test_new_question_cancels_the_running_answer(llm_config, knowledge, llm):
-    a = Assistant(llm_config, knowledge, llm)
+async def _answering(config, knowledge, llm):
+    """An Assistant busy with an LLM answer in a kiosk conversation (past answer-started)."""
+    a = Assistant(config, knowledge, llm)
     rec = Recorder(a)
     conv = a.start_conversation("kiosk")
     first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
     while not rec.of(ev.AnswerStarted):
         await asyncio.sleep(0.01)
+    return a, rec, conv, first
+
+
+async def test_new_question_cancels_the_running_answer(llm_config, knowledge, llm):
+    a, rec, conv, first = await _answering(llm_config, knowledge, llm)
     second = await a.ask(conv, "When is storytime?")
     assert isinstance(await first, ev.AnswerCancelled)
     assert rec.of(ev.AnswerCancelled)[0].reason == "new-question"
@@ -149,12 +155,7 @@ async def test_a_broken_subscriber_does_not_stop_the_answer(assistant, recorder)
 
 
 async def test_rapid_questions_only_the_newest_is_answered(llm_config, knowledge, llm):
-    a = Assistant(llm_config, knowledge, llm)
-    rec = Recorder(a)
-    conv = a.start_conversation("kiosk")
-    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
-    while not rec.of(ev.AnswerStarted):
-        await asyncio.sleep(0.01)
+    a, rec, conv, first = await _answering(llm_config, knowledge, llm)
     second = asyncio.create_task(a.ask(conv, "Can I use a computer here?"))
     third = asyncio.create_task(a.ask(conv, "When is storytime?"))
     results = await asyncio.gather(first, second, third)
@@ -166,12 +167,7 @@ async def test_rapid_questions_only_the_newest_is_answered(llm_config, knowledge
 
 
 async def test_reset_while_answering_drops_the_waiting_question(llm_config, knowledge, llm):
-    a = Assistant(llm_config, knowledge, llm)
-    rec = Recorder(a)
-    conv = a.start_conversation("kiosk")
-    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
-    while not rec.of(ev.AnswerStarted):
-        await asyncio.sleep(0.01)
+    a, _rec, conv, first = await _answering(llm_config, knowledge, llm)
     waiting = asyncio.create_task(a.ask(conv, "When is storytime?"))
     await asyncio.sleep(0)
     a.reset(conv, "idle")
