@@ -153,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        cfg = config_mod.load(args.config)
+        # The kiosk screen and the web server keep serving on a config with a bad key (the
+        # key keeps its default and staff are told); every other command stops on it.
+        cfg = config_mod.load(args.config, strict=args.command not in ("run", "serve"))
+        for problem in cfg.problems:
+            print(f"config problem [{problem.code}]: {problem.message} (using the default)", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
     except KioskError as e:
         print(f"error [{e.code}]: {e.message}", file=sys.stderr)

@@ -139,6 +139,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
+    problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
+    """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""
 
     @property
     def data_dir(self) -> Path:
@@ -193,30 +195,52 @@ def _type_name(hint: Any) -> str:
     )
 
 
-def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
+def from_mapping(data: dict[str, Any], source: str = "<mapping>", strict: bool = True) -> Config:
+    """Build a Config; ``strict=False`` skips bad keys (keeping their defaults) and lists them
+    in ``problems`` instead of raising: the running kiosk keeps serving its venue on a
+    config with a typo, and says so to staff, rather than going dark."""
     cfg = Config(source=source)
     known = sections()
+
+    def problem(e: ConfigError) -> None:
+        if strict:
+            raise e
+        cfg.problems.append(e)
+
     for sec_name, values in data.items():
         if sec_name not in known:
-            raise ConfigError(
-                "config.unknown-key",
-                f"unknown section [{sec_name}] in {source}",
-                f"use one of: {', '.join(known)}",
+            problem(
+                ConfigError(
+                    "config.unknown-key",
+                    f"unknown section [{sec_name}] in {source}",
+                    f"use one of: {', '.join(known)}",
+                )
             )
+            continue
         if not isinstance(values, dict):
-            raise ConfigError("config.type", f"{sec_name} must be a [section] in {source}", "")
-        sec_cls = known[sec_name]
-        hints = typing.get_type_hints(sec_cls)
+            problem(ConfigError("config.type", f"{sec_name} must be a [section] in {source}", ""))
+            continue
+        hints = typing.get_type_hints(known[sec_name])
         sec = getattr(cfg, sec_name)
         for key, value in values.items():
             if key not in hints:
-                raise ConfigError(
-                    "config.unknown-key",
-                    f"unknown key {sec_name}.{key} in {source}",
-                    f"known keys in [{sec_name}]: {', '.join(hints)}",
+                problem(
+                    ConfigError(
+                        "config.unknown-key",
+                        f"unknown key {sec_name}.{key} in {source}",
+                        f"known keys in [{sec_name}]: {', '.join(hints)}",
+                    )
                 )
-            setattr(sec, key, _check_type(f"{sec_name}.{key}", hints[key], value))
-    _check_ranges(cfg)
+                continue
+            previous = getattr(sec, key)
+            try:
+                setattr(sec, key, _check_type(f"{sec_name}.{key}", hints[key], value))
+                if not strict:  # judge each key on its own, so a bad one can be left out
+                    _check_ranges(cfg)
+            except ConfigError as e:
+                setattr(sec, key, previous)
+                problem(e)
+    _check_ranges(cfg)  # strict: the whole file at once (keys may depend on each other)
     return cfg
 
 
@@ -286,7 +310,7 @@ def _check_ranges(cfg: Config) -> None:
         )
 
 
-def load(path: str | Path | None = None) -> Config:
+def load(path: str | Path | None = None, strict: bool = True) -> Config:
     """Load the config from ``path`` or the first existing default location."""
     if path is None:
         for candidate in (paths.SYSTEM_CONFIG, paths.user_config_path()):
@@ -312,4 +336,4 @@ def load(path: str | Path | None = None) -> Config:
             f"config file {p} is not valid TOML: {e}",
             "fix the line named, or delete the file",
         ) from e
-    return from_mapping(data, source=str(p))
+    return from_mapping(data, source=str(p), strict=strict)

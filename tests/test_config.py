@@ -84,3 +84,24 @@ def test_every_key_has_a_doc_string():
     keys = config_mod.documented_keys()
     assert len(keys) > 40
     assert all(doc.strip() for _, _, doc in keys)
+
+
+def test_dependent_keys_are_judged_together(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text("[llm]\nmax_tokens = 2000\nn_ctx = 8192\n")
+    cfg = config_mod.load(path)
+    assert (cfg.llm.max_tokens, cfg.llm.n_ctx) == (2000, 8192)
+
+
+def test_lenient_load_keeps_the_venue_and_lists_the_bad_keys(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text('[venue]\nname = "Town Museum"\n[llm]\nmax_tokenz = 3\nmax_tokens = "many"\n[session]\n'
+                    "idle_reset_s = nan\n[bogus]\nx = 1\n")
+    with pytest.raises(ConfigError):
+        config_mod.load(path)
+    cfg = config_mod.load(path, strict=False)
+    assert cfg.venue.name == "Town Museum"
+    assert cfg.llm.max_tokens == config_mod.LLMConfig().max_tokens
+    assert cfg.session.idle_reset_s == 45
+    assert sorted(p.code for p in cfg.problems) == [
+        "config.range", "config.type", "config.unknown-key", "config.unknown-key"]

@@ -194,3 +194,17 @@ async def test_start_over_and_voice_events_before_any_question(assistant):
         assistant.emit(ev.TranscriptFinal(conversation_id=conv.id, t=assistant.now(), text=" ", engine="test"))
         await pilot.pause(0.1)
         assert not app.busy
+
+
+async def test_config_problems_reach_the_attract_screen(tmp_path, knowledge):
+    from kiosk import config as config_mod
+    from kiosk.ui.app import staff_notice
+
+    path = tmp_path / "k.toml"
+    path.write_text(f'[data]\ndir = "{tmp_path}"\n[llm]\nmax_tokenz = 3\n')
+    cfg = config_mod.load(path, strict=False)
+    notice = staff_notice(cfg, [])
+    assert notice and "llm.max_tokenz" in notice
+    app = create_app(cfg, Assistant(cfg, knowledge, None), notice)
+    async with app.run_test(size=(100, 30)):
+        assert "llm.max_tokenz" in str(app.screen.query_one("#notice", Static).render())

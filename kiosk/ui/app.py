@@ -237,19 +237,22 @@ def create_app(config: Config, assistant: Assistant, notice: str | None = None) 
     return KioskApp(config, assistant, notice=combined, how_to_ask=how)
 
 
+def staff_notice(config: Config, warnings: list) -> str | None:
+    """What staff must know at a glance: config keys left at their default, a missing model."""
+    notices = [f"Staff notice: {p.message}, so its default is used ({p.fix})." for p in config.problems]
+    if warnings:
+        notices.append(
+            "Staff notice: " + "; ".join(w.message for w in warnings) + ". Answers come from the knowledge only."
+        )
+    return " ".join(notices) or None
+
+
 def run_app(config: Config) -> int:
     from kiosk import runtime
 
     print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
     rt = runtime.build(config)
-    notice = None
-    if rt.warnings:
-        notice = (
-            "Staff notice: "
-            + "; ".join(w.message for w in rt.warnings)
-            + ". Answers come from the knowledge only."
-        )
-    app = create_app(config, rt.assistant, notice)
+    app = create_app(config, rt.assistant, staff_notice(config, rt.warnings))
     app.runtime = rt
     try:
         app.run()
