@@ -192,9 +192,7 @@ def test_an_unopenable_log_is_a_fault_not_an_exception(tmp_path):
 
 def test_wired_to_a_real_assistant(tmp_path):
     """The real conductor and the demo knowledge (lexical, no LLM): one record per closing event."""
-    assistant_mod = pytest.importorskip(
-        "kiosk.assistant", reason="kiosk.knowledge / kiosk.llm not merged yet"
-    )
+    import kiosk.assistant as assistant_mod
     from kiosk.knowledge.retrieve import Knowledge
 
     op = keypair(tmp_path)

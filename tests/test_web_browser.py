@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,14 +18,10 @@ import pytest
 from tests.web_support import HOST, serving, shared_pki
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.llm,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="chromium is not installed (os-image/packages/test.apt)"
-    ),
-    pytest.mark.skipif(shutil.which("certutil") is None, reason="certutil missing (libnss3-tools)"),
-]
-async_api = pytest.importorskip("playwright.async_api")
+# No skips: chromium, certutil (libnss3-tools) and playwright come with os-image/install.sh
+# test, and a missing one must fail here rather than pass unseen.
+pytestmark = [pytest.mark.llm]
+from playwright import async_api  # noqa: E402
 
 
 def _nss_home(tmp_path: Path, ca_pem: Path) -> Path:
