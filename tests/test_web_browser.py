@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright import async_api
 
 from tests.web_support import HOST, serving, shared_pki
 
@@ -21,7 +22,6 @@ CHROMIUM = "/usr/bin/chromium"
 # No skips: chromium, certutil (libnss3-tools) and playwright come with os-image/install.sh
 # test, and a missing one must fail here rather than pass unseen.
 pytestmark = [pytest.mark.llm]
-from playwright import async_api  # noqa: E402
 
 
 def _nss_home(tmp_path: Path, ca_pem: Path) -> Path:
