@@ -57,15 +57,23 @@ async def test_chat_model_path(llm_config, knowledge, chat_llm):
     assert "10 pence" in done.text
 
 
+async def _answering(config, knowledge, llm, question: str = "How do I renew my books?"):
+    """An Assistant busy with an LLM answer in a kiosk conversation (past answer-started)."""
+    a = Assistant(config, knowledge, llm)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    first = asyncio.create_task(a.ask(conv, question))
+    while not rec.of(ev.AnswerStarted):
+        await asyncio.sleep(0.01)
+    return a, rec, conv, first
+
+
 async def test_escape_cancels_generation_and_frees_the_model(llm_config, knowledge, llm):
     llm_config.llm.max_tokens = 512
     llm_config.llm.n_ctx = 2048
-    a = Assistant(llm_config, knowledge, llm)
-    rec = Recorder(a)
-    conv = a.start_conversation("kiosk")
-    task = asyncio.create_task(a.ask(conv, "Tell me everything about the meeting room hire and the study rooms"))
-    while not rec.of(ev.AnswerStarted):
-        await asyncio.sleep(0.01)
+    a, rec, conv, task = await _answering(
+        llm_config, knowledge, llm, "Tell me everything about the meeting room hire and the study rooms"
+    )
     assert a.cancel(conv, "user")  # while the model reads the prompt (llama.cpp's abort callback)
     cancelled_at = time.monotonic()
     closing = await task
@@ -77,17 +85,6 @@ async def test_escape_cancels_generation_and_frees_the_model(llm_config, knowled
     # The model is free again: the next question is answered.
     again = await a.ask(conv, "When is storytime?")
     assert isinstance(again, ev.AnswerDone)
-
-
-async def _answering(config, knowledge, llm):
-    """An Assistant busy with an LLM answer in a kiosk conversation (past answer-started)."""
-    a = Assistant(config, knowledge, llm)
-    rec = Recorder(a)
-    conv = a.start_conversation("kiosk")
-    first = asyncio.create_task(a.ask(conv, "How do I renew my books?"))
-    while not rec.of(ev.AnswerStarted):
-        await asyncio.sleep(0.01)
-    return a, rec, conv, first
 
 
 async def test_new_question_cancels_the_running_answer(llm_config, knowledge, llm):

@@ -76,8 +76,9 @@ class SentenceChecker:
         asked = {w.lower() for w in _WORD.findall(self.question.lower())}
         self._stems = {_stem(w) for w in self._names | asked} | {_stem(w) for w in _GLUE}
         # What the question asks about that the best entry never says: a "yes" to it is a guess.
+        fact_stems = {_stem(x) for x in self._names}
         self._unconfirmed = {
-            w for w in asked if w not in STOPWORDS and len(w) > 2 and _stem(w) not in {_stem(x) for x in self._names}
+            w for w in asked if w not in STOPWORDS and len(w) > 2 and _stem(w) not in fact_stems
         } | (_numbers(self.question) - self._numbers)
         top_words = _WORD.findall(self.top.full.lower())
         self._top_stems = {_stem(w) for w in top_words if w not in STOPWORDS and len(w) > 2}
@@ -104,7 +105,9 @@ class SentenceChecker:
         if first == "yes" and self._top_negated and not (_NEGATIONS & lowered):
             return Verdict(False, sentence, [], "yes against a restrictive fact")
         if first == "yes" and self._unconfirmed:
-            return Verdict(False, sentence, [], f"yes to what the facts do not say: {sorted(self._unconfirmed)}")
+            return Verdict(
+                False, sentence, [], f"yes to what the facts do not say: {sorted(self._unconfirmed)}"
+            )
         if first == "no" and not self._top_negated:
             return Verdict(False, sentence, [], "no against a permissive fact")
         if not self._shown and not any(_stem(w) in self._top_stems for w in words):

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.errors import KioskError
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
 
@@ -39,7 +38,7 @@ _CAPITALISED_RUN = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z']+)(?:\s+[A-Z]
 
 
 def _with_bare_possessives(words: set[str]) -> set[str]:
-    """"tanner's" in the knowledge also makes "Tanner" (as in "Tanner's Row") known."""
+    """ "tanner's" in the knowledge also makes "Tanner" (as in "Tanner's Row") known."""
     return words | {w[:-2] for w in words if w.endswith("'s")}
 
 
@@ -166,12 +165,7 @@ class Knowledge:
         total = 0.0
         with self._lock:
             for word in words:
-                try:
-                    ids = self.index.match_ids(word)
-                except KioskError:
-                    raise
-                except Exception:  # FTS5 refuses some odd tokens; such a word simply matches nothing
-                    ids = set()
+                ids = self.index.match_ids(word)  # quoted: any token is valid FTS5 syntax
                 idf = math.log(1.0 + n / (1.0 + len(ids)))
                 total += idf
                 for i in ids:
