@@ -26,6 +26,9 @@ BENCHES = {
     "log": "kiosk.store.bench",
     "speech": "kiosk.speech.bench",
     "web": "kiosk.web.bench",
+    "soak": "kiosk.fleet.soak",
+    "report": "kiosk.fleet.report",
+    "cost": "kiosk.fleet.cost",
 }
 
 
@@ -128,7 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=sorted(BENCHES), help="what to measure")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--runs", type=int, default=3, help="repetitions where the benchmark repeats")
-    p.add_argument("--venue", help="answers: a venue folder with knowledge/, questions.toml and venue.toml")
+    p.add_argument("--venue", help="answers, soak: a venue folder with knowledge/, questions.toml and venue.toml")
+    p.add_argument("target", nargs="?", help="report: the soak's output folder")
+    p.add_argument("--minutes", type=float, default=30.0, help="soak: how long to run (default 30)")
+    p.add_argument("--concurrency", default="1", help="soak: visitors at once, levels taking turns each minute (e.g. 1,2,4)")
+    p.add_argument("--mix", help="soak: answer modes to draw, e.g. instant=0.4,llm=0.4,refusal=0.2")
+    p.add_argument("--window-s", type=float, default=60.0, help="soak: seconds per reported window (default 60)")
+    p.add_argument("--out", default="soak-out", help="soak: folder for soak.jsonl and report.html")
+    p.add_argument("--inputs", help="cost, soak, report: cost-model inputs (TOML) over the defaults")
+    p.add_argument("--soak", help="cost: size the edge fleet from this soak folder's measured capacity")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list or install the models in models/manifest.toml")

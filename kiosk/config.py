@@ -129,6 +129,17 @@ class WebConfig:
 
 
 @dataclass
+class SloConfig:
+    """Objectives a soak (`kiosk bench soak`) is judged against; a fleet states them once."""
+
+    ttft_p95_ms: float = opt(4000.0, "Soak objective: p95 milliseconds from question to first shown word.")
+    itl_p95_ms: float = opt(250.0, "Soak objective: p95 milliseconds between tokens (first 64 tokens).")
+    e2e_p95_ms: float = opt(15000.0, "Soak objective: p95 milliseconds from question in to answer done.")
+    max_temp_c: float = opt(80.0, "Soak objective: highest CPU temperature, degrees Celsius.")
+    max_error_rate: float = opt(0.01, "Soak objective: largest share of questions ending in an error.")
+
+
+@dataclass
 class Config:
     venue: VenueConfig = field(default_factory=VenueConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
@@ -138,6 +149,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    slo: SloConfig = field(default_factory=SloConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
     """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""
@@ -275,6 +287,10 @@ def _check_ranges(cfg: Config) -> None:
     _check_between("speech.volume", cfg.speech.volume, 0.0, 1.0)
     _check_between("speech.wake_sensitivity", cfg.speech.wake_sensitivity, 0.0, 1.0)
     _check_between("web.port", cfg.web.port, 0, 65535)
+    _check_between("slo.max_error_rate", cfg.slo.max_error_rate, 0.0, 1.0)
+    for key in ("ttft_p95_ms", "itl_p95_ms", "e2e_p95_ms"):
+        _check_between(f"slo.{key}", getattr(cfg.slo, key), 0.0, 3_600_000.0)
+    _check_between("slo.max_temp_c", cfg.slo.max_temp_c, 0.0, 150.0)
     for key in (
         "refractory_s",
         "speech_start_s",
