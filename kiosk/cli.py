@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="soak-out", help="soak: folder for soak.jsonl and report.html")
     p.add_argument("--inputs", help="cost, soak, report: cost-model inputs (TOML) over the defaults")
     p.add_argument("--soak", help="cost: size the edge fleet from this soak folder's measured capacity")
+    p.add_argument("--wav", help="soak: a recorded question (wake phrase first) played through the voice chain each window")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list or install the models in models/manifest.toml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_bad_inputs_name_the_key(tmp_path: Path) -> None:
     bad.write_text("[cloud]\nprice_per_token = -1\n")
     with pytest.raises(ConfigError, match=r"cloud\.price_per_token"):
         cost.load_inputs(bad)
-    with pytest.raises(ConfigError, match="needs|capacity"):
+    with pytest.raises(ConfigError, match=r"needs|capacity"):
         cost.compute(cost.load_inputs(None, {"edge": {"devices": 0}}))
 
 
@@ -117,7 +118,7 @@ def test_percentiles_are_ordered_and_within_the_data() -> None:
 def test_bad_soak_options_are_clear() -> None:
     with pytest.raises(ConfigError, match="mode"):
         parse_mix("instant=0.5,fast=0.5")
-    with pytest.raises(ConfigError, match="1..64"):
+    with pytest.raises(ConfigError, match=r"1\.\.64"):
         parse_levels("0,2")
     assert parse_mix("llm=1,refusal=1") == {"llm": 0.5, "refusal": 0.5}
 
@@ -150,8 +151,11 @@ def soak_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("data")
     cfg = out / "kiosk.toml"
     cfg.write_text(f'[data]\ndir = "{data}"\n[llm]\nmax_tokens = 32\n')
+    raw, wav = out / "q.raw.wav", out / "q.wav"  # a spoken question for the voice chain (flite's clean voice)
+    subprocess.run(["flite", "-voice", "rms", "-t", "hello kiosk, when is storytime?", "-o", str(raw)], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(wav), "pad", "0.5", "1.5"], check=True)
     code = main(["--config", str(cfg), "bench", "soak", "--minutes", "0.5", "--window-s", "10",
-                 "--concurrency", "1,2", "--out", str(out), "--json"])
+                 "--concurrency", "1,2", "--out", str(out), "--wav", str(wav), "--json"])
     assert code == 0
     return out
 
@@ -181,6 +185,10 @@ def test_soak_writes_consistent_minutes_and_summary(soak_dir: Path) -> None:
         temp = next(v for v in summary["slo"] if v["name"] == "max_temp_c")
         assert temp["met"] is None and temp["value"] is None
     assert summary["device"]["cores"] >= 1 and summary["model"].startswith("llama.cpp:")
+    voice = summary["voice"]  # the WAV went through wake, VAD and STT into the same Assistant
+    assert voice["utterances"] == 3 and voice["answered"] >= 2
+    p = voice["end_of_speech_to_first_token_ms"]
+    assert 0 < p["p50"] <= p["p95"] <= p["p99"]
 
 
 @pytest.mark.llm
@@ -216,7 +224,7 @@ def test_slo_verdict_flips_when_a_target_is_tightened(soak_dir: Path, tmp_path: 
 
 
 def test_report_of_a_missing_soak_says_what_to_run(tmp_path: Path) -> None:
-    with pytest.raises(KioskError, match="soak.jsonl"):
+    with pytest.raises(KioskError, match=r"soak\.jsonl"):
         read_soak(tmp_path)
     (tmp_path / "soak.jsonl").write_text('{"kind": "window", "window": 0}\n{"kind": "summ')
     rows, summary = read_soak(tmp_path)  # a run killed mid-line keeps its complete minutes

@@ -156,6 +156,8 @@ class SoakOptions:
     window_s: float = 60.0
     out: Path = Path("soak-out")
     seed: int = 7
+    wav: Path | None = None
+    """A recorded question (16 kHz mono, starting with the wake phrase) played once per window."""
 
 
 @dataclass
@@ -259,6 +261,8 @@ class Soak:
         self.answers: list[Answer] = []
         self.samples: list[host.HostSample] = []
         self.rows: list[dict[str, Any]] = []
+        self.voice: list[dict[str, Any]] = []
+        self._front: Any = None
         self.window_count = max(1, math.ceil(options.minutes * 60 / options.window_s))
 
     async def _ask(self, window: int, level: int, client: int) -> Answer:
@@ -299,6 +303,50 @@ class Soak:
             answer.gen_s = stamps[-1] - gen.start
         return answer
 
+    async def _voice_once(self, window: int) -> None:
+        """The WAV through the real voice chain (wake, VAD, STT) into the same Assistant.
+
+        End of speech is taken as the end-of-utterance decision minus the configured
+        trailing silence, so the figure is what a visitor waits after they stop talking.
+        """
+        from kiosk.speech import engines, sinks, sources
+        from kiosk.speech.pipeline import VoiceLoop
+
+        a = self.rt.assistant
+        if self._front is None:
+            self._front = engines.build_front_end(self.rt.config.speech)
+        marks: dict[str, float] = {}
+
+        voice_ids: set[str] = set()  # only the voice chain emits listening events
+
+        def on(event: ev.Event) -> None:
+            if isinstance(event, ev.ListeningStarted):
+                voice_ids.add(event.conversation_id)
+            if event.conversation_id not in voice_ids:
+                return  # a typed soak client's answer
+            if isinstance(event, ev.ListeningStopped):
+                marks.setdefault("stopped", event.t - self.rt.config.speech.trailing_silence_s)
+            elif isinstance(event, ev.TranscriptFinal):
+                marks.setdefault("final", event.t)
+            elif isinstance(event, ev.AnswerToken):
+                marks.setdefault("token", event.t)
+
+        unsubscribe = a.subscribe(on)
+        try:
+            loop = VoiceLoop(a, self._front, sources.WavSource(self.opt.wav, realtime=True), None,
+                             sinks.NullSink(speed=0), mute=True)
+            self._front.idle()
+            await loop.run()
+        finally:
+            unsubscribe()
+        row: dict[str, Any] = {"window": window, "answered": "token" in marks and "stopped" in marks}
+        if "stopped" in marks:
+            if "final" in marks:
+                row["end_of_speech_to_final_ms"] = round((marks["final"] - marks["stopped"]) * 1000, 1)
+            if "token" in marks:
+                row["end_of_speech_to_first_token_ms"] = round((marks["token"] - marks["stopped"]) * 1000, 1)
+        self.voice.append(row)
+
     async def _client(self, window: int, level: int, client: int, until: float, out: list[Answer]) -> None:
         while time.monotonic() < until:
             out.append(await self._ask(window, level, client))
@@ -318,8 +366,10 @@ class Soak:
                 level = self.opt.levels[window % len(self.opt.levels)]
                 begin = time.monotonic()
                 got: list[Answer] = []
-                await asyncio.gather(*(self._client(window, level, c, begin + self.opt.window_s, got)
-                                       for c in range(level)))
+                jobs = [self._client(window, level, c, begin + self.opt.window_s, got) for c in range(level)]
+                if self.opt.wav is not None:
+                    jobs.append(self._voice_once(window))
+                await asyncio.gather(*jobs)
                 end = time.monotonic()
                 self.answers.extend(got)
                 samples = [s for s in self.samples if begin - HOST_SAMPLE_S <= s.t <= end] or self.samples[-1:]
@@ -329,6 +379,8 @@ class Soak:
                 row.update(_host_stats(samples))
                 # every answer's figures, so the report's histogram needs nothing but this file
                 row["answers_ms"] = [[a.mode, a.ttft_ms, a.e2e_ms] for a in got if a.ok]
+                if self.opt.wav is not None:
+                    row["voice"] = next((v for v in self.voice if v["window"] == window), None)
                 self.rows.append(row)
                 if on_window:
                     on_window(row)
@@ -370,6 +422,16 @@ class Soak:
         summary["slo"] = slo_verdicts(cfg.slo, overall, hstats.get("temp_c_max"))
         summary["slo_targets"] = {k: getattr(cfg.slo, k) for k in cfg.slo.__dataclass_fields__}
         summary["capacity"] = capacity(by_level)
+        if self.opt.wav is not None:
+            summary["voice"] = {
+                "utterances": len(self.voice),
+                "answered": sum(v["answered"] for v in self.voice),
+                "end_of_speech_to_final_ms": percentiles(
+                    [v["end_of_speech_to_final_ms"] for v in self.voice if "end_of_speech_to_final_ms" in v]),
+                "end_of_speech_to_first_token_ms": percentiles(
+                    [v["end_of_speech_to_first_token_ms"] for v in self.voice
+                     if "end_of_speech_to_first_token_ms" in v]),
+            }
         return summary
 
 
@@ -486,7 +548,10 @@ def bench_soak(args: Any, config: Config) -> dict[str, Any]:
         mix=parse_mix(getattr(args, "mix", None)),
         window_s=float(getattr(args, "window_s", None) or 60.0),
         out=Path(getattr(args, "out", None) or "soak-out"),
+        wav=Path(args.wav) if getattr(args, "wav", None) else None,
     )
+    if opts.wav is not None and not opts.wav.is_file():
+        raise ConfigError("bench.wav", f"--wav {opts.wav} does not exist", "give a 16 kHz mono WAV file")
     if opts.minutes <= 0 or opts.window_s <= 0:
         raise ConfigError("bench.minutes", "--minutes and --window-s must be above 0", "e.g. --minutes 30")
     questions = _venue_questions(args, config)
