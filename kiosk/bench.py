@@ -17,11 +17,13 @@ import statistics
 import threading
 import time
 import tomllib
+from contextlib import aclosing
 from pathlib import Path
 
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.threads import iterate_in_thread
 
 BENCH_TOKENS = 64
 QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
@@ -75,26 +77,19 @@ def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, floa
 
 
 def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
-    """The Assistant's path: the backend in a worker thread, pieces handed to the loop."""
-    from kiosk.assistant import _pump
-
+    """The Assistant's path: the backend on its executor, pieces handed to the loop."""
     llm.raw().reset()
 
     async def consume() -> tuple[float, list[float], int, float]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         start = time.perf_counter()
-        worker = loop.run_in_executor(llm.executor, _pump, llm, request, cancel, queue, loop)
         stamps: list[float] = []
-        while True:
-            kind, _ = await queue.get()
-            if kind != "token":
-                break
-            stamps.append(time.perf_counter())
-            if len(stamps) >= BENCH_TOKENS:
-                cancel.set()
-        await worker
+        pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
+        async with aclosing(pieces):
+            async for _ in pieces:
+                stamps.append(time.perf_counter())
+                if len(stamps) >= BENCH_TOKENS:
+                    break
         return _result(start, stamps)
 
     return asyncio.run(consume())

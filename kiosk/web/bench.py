@@ -28,6 +28,7 @@ from aiohttp.abc import AbstractResolver
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.vocab import ResetReason
 
 QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
 
@@ -82,7 +83,7 @@ async def _kiosk_ttfts(assistant, questions: list[str], gap_s: float) -> list[di
         done = await assistant.ask(conv, q)
         if isinstance(done, ev.AnswerDone):
             out.append({"q": q, "ttft_ms": done.ttft_ms, "total_ms": done.total_ms, "engine": done.engine})
-        assistant.reset(conv, "bench")
+        assistant.reset(conv, ResetReason.REQUEST_DONE)
         await asyncio.sleep(gap_s)
     return out
 
