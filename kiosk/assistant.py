@@ -89,9 +89,10 @@ class Assistant:
 
     def cancel(self, conv: Conversation, reason: CancelReason | str = CancelReason.USER) -> bool:
         """Stop the running answer, if any; returns whether there was one."""
+        reason = CancelReason(reason)  # a typo fails here, answer or not
         if not conv.busy:
             return False
-        conv.cancel_reason = CancelReason(reason)
+        conv.cancel_reason = reason
         if conv.cancel_flag is not None:
             conv.cancel_flag.set()
         if conv.task is not None:
