@@ -189,11 +189,12 @@ async def test_stop_key_and_push_to_talk(tmp_path, synth, whisper, speaker) -> N
 @pytest.mark.llm
 async def test_barge_in_cancels_generation(tmp_path, synth, whisper, speaker) -> None:
     """With the real LLM writing, the stop key cancels the answer itself (AnswerCancelled)."""
-    from kiosk.speech.cli import build_assistant
+    from kiosk.speech.cli import build_runtime
 
     cfg = make_config(tmp_path, follow_up_s=2.0)
     cfg.knowledge.instant_threshold = 1.0  # the answer is written by the LLM, so there is one to cancel
-    assistant = build_assistant(cfg, with_llm=True)
+    rt = build_runtime(cfg, with_llm=True)
+    assistant = rt.assistant
     assert assistant.llm is not None
     scene = Scene()
     scene.say(0.3, synth.flite("hello kiosk, where can I print a document", "rms").pcm)
@@ -209,7 +210,10 @@ async def test_barge_in_cancels_generation(tmp_path, synth, whisper, speaker) ->
             loop.stop_key()
         return bool(rec.of(ev.AnswerCancelled) or rec.of(ev.AnswerDone))
 
-    assert await _run_until(loop, react, 90), rec.types()
+    try:
+        assert await _run_until(loop, react, 90), rec.types()
+    finally:
+        rt.close()
     assert rec.of(ev.AnswerStarted)[0].mode == "llm"
     assert rec.of(ev.AnswerCancelled)[0].reason == "barge-in"
 

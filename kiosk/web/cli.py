@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from kiosk.cli import ExitCode
 from kiosk.config import Config
 from kiosk.errors import CertError
 
@@ -44,11 +45,9 @@ def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
         finally:
             await handle.stop()
 
-    try:
+    with rt:
         asyncio.run(serve())
-    finally:
-        rt.close()
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
@@ -66,7 +65,7 @@ def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
     print(f"leaf SPKI sha256: {spki_sha256_b64(leaf)}")
     print("\nin the kiosk config:\n[web]")
     print(f'fleet_domain = "{args.domain}"\ncert = "{files.cert}"\nkey = "{files.key}"')
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_certs_check(args: argparse.Namespace, config: Config) -> int:
@@ -76,10 +75,10 @@ def _cmd_certs_check(args: argparse.Namespace, config: Config) -> int:
         hostname = device_hostname(config)
     except CertError as e:
         print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
-        return 1
+        return ExitCode.FAILED
     report = validate(config.web.cert, config.web.key, hostname)
     print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
 def register(subparsers) -> None:
