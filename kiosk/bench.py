@@ -23,6 +23,7 @@ from pathlib import Path
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.measure import percentile
 from kiosk.threads import iterate_in_thread
 
 BENCH_TOKENS = 64
@@ -30,20 +31,12 @@ QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
 BENCH_QUESTION = "Can I use a computer here?"
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def _summary(ttfts: list[float], gaps: list[float], counts: list[int], totals: list[float]) -> dict:
     tokens = sum(counts)
     return {
         "ttft_ms": round(statistics.median(ttfts) * 1000, 2),
-        "itl_p50_ms": round(_percentile(gaps, 50) * 1000, 2),
-        "itl_p95_ms": round(_percentile(gaps, 95) * 1000, 2),
+        "itl_p50_ms": round(percentile(gaps, 50) * 1000, 2),
+        "itl_p95_ms": round(percentile(gaps, 95) * 1000, 2),
         "tokens_per_s": round(tokens / sum(totals), 2) if sum(totals) else 0.0,
         "tokens": tokens,
     }

@@ -113,3 +113,4 @@ def test_the_contract_sees_type_checking_and_lazy_imports():
     runtime = {m for m, _, _ in imports_of("kiosk.runtime", MODULES["kiosk.runtime"])}
     assert "kiosk.llm.llama_cpp" in runtime
     assert layer_of("kiosk.assistant") > layer_of("kiosk.llm.gate") > layer_of("kiosk.conversation")
+

@@ -22,6 +22,7 @@ from typing import Any
 
 from kiosk import events as ev
 from kiosk.config import Config, SpeechConfig
+from kiosk.measure import percentile
 from kiosk.speech import audio, corpus, engines, sinks, sources, stt, vad, wake
 from kiosk.speech import frontend as fe
 from kiosk.speech.conductor import Conductor
@@ -49,7 +50,7 @@ KO_FILLERS = (
 
 
 def _p95(xs: list[float]) -> float:
-    return sorted(xs)[int(0.95 * (len(xs) - 1))] if xs else 0.0
+    return percentile(xs, 95)
 
 
 def _ms(x: float) -> float:

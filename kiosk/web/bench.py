@@ -28,6 +28,7 @@ from aiohttp.abc import AbstractResolver
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.measure import percentile
 from kiosk.vocab import ResetReason
 
 QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
@@ -70,10 +71,7 @@ def llm_path_questions(assistant, questions: list[str]) -> list[str]:
 
 
 def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 1)
+    return round(percentile(values, p), 1)
 
 
 async def _kiosk_ttfts(assistant, questions: list[str], gap_s: float) -> list[dict]:
