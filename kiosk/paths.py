@@ -10,8 +10,8 @@ editable from its folder) or from a wheel. Read-only data is looked up in this o
    (pyproject.toml maps the top-level folders there).
 
 Models the kiosk assembles or downloads need a writable folder: ``KIOSK_MODELS_DIR``,
-else the checkout's ``models/``, else ``<data dir>/models`` for a wheel install (the
-installed package may be read-only).
+else the checkout's ``models/``, else ``$XDG_DATA_HOME/kiosk/models`` (by default
+``~/.local/share/kiosk/models``) for a wheel install, whose package may be read-only.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def _located(env: str, in_checkout: Path, in_wheel: Path) -> Path:
 
 
 ASSETS_DIR = _located("KIOSK_ASSETS_DIR", REPO_ROOT / "assets", PACKAGE_DIR / "_assets")
-MANIFEST_PATH = _located("KIOSK_MANIFEST", REPO_ROOT / "models" / "manifest.toml", PACKAGE_DIR / "_models" / "manifest.toml")
+MANIFEST_PATH = _located(
+    "KIOSK_MANIFEST", REPO_ROOT / "models" / "manifest.toml", PACKAGE_DIR / "_models" / "manifest.toml"
+)
 MODELS_DIR = _located("KIOSK_MODELS_DIR", REPO_ROOT / "models", default_data_dir() / "models")
 DEMO_KNOWLEDGE_DIR = ASSETS_DIR / "knowledge" / "demo-library"
 PROMPTS_DIR = ASSETS_DIR / "prompts"

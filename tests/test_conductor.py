@@ -45,7 +45,9 @@ def story(rec: Recorder, conversation_id: str) -> list[tuple[str, object]]:
 
 @pytest.fixture
 def llm_cfg(tmp_path):
-    return make_config(tmp_path, knowledge={"instant_threshold": 1.0})  # every covered question goes to the LLM
+    return make_config(
+        tmp_path, knowledge={"instant_threshold": 1.0}
+    )  # every covered question goes to the LLM
 
 
 @pytest.fixture
@@ -101,7 +103,10 @@ async def test_an_invented_claim_stops_generation_and_the_fact_is_shown(llm_cfg,
 
 @pytest.mark.parametrize(
     ("error", "code"),
-    [(RuntimeError("engine crashed"), "llm.failed"), (LLMError("llm.generate", "decode failed", "fix"), "llm.generate")],
+    [
+        (RuntimeError("engine crashed"), "llm.failed"),
+        (LLMError("llm.generate", "decode failed", "fix"), "llm.generate"),
+    ],
 )
 async def test_an_engine_failure_mid_stream_is_a_fault_then_a_cancel(llm_cfg, knowledge, fake, error, code):
     fake.script = pieces(CAFE + " It is lovely.")
@@ -130,7 +135,11 @@ async def test_an_engine_failure_before_the_first_token(llm_cfg, knowledge, fake
     rec = Recorder(a)
     conv = a.start_conversation("kiosk")
     await a.ask(conv, CAFE_Q)
-    assert story(rec, conv.id)[2:] == [("answer-started", "llm"), ("fault", "llm.failed"), ("answer-cancelled", "error")]
+    assert story(rec, conv.id)[2:] == [
+        ("answer-started", "llm"),
+        ("fault", "llm.failed"),
+        ("answer-cancelled", "error"),
+    ]
 
 
 async def test_escape_while_the_model_reads_the_prompt(llm_cfg, knowledge, fake):
@@ -142,7 +151,11 @@ async def test_escape_while_the_model_reads_the_prompt(llm_cfg, knowledge, fake)
     await started(rec, conv, fake)
     assert a.cancel(conv, "user")
     closing = await task
-    assert story(rec, conv.id)[1:] == [("question", CAFE_Q), ("answer-started", "llm"), ("answer-cancelled", "user")]
+    assert story(rec, conv.id)[1:] == [
+        ("question", CAFE_Q),
+        ("answer-started", "llm"),
+        ("answer-cancelled", "user"),
+    ]
     assert closing is rec.events[-1] and closing.partial_text == ""
     assert fake.cancelled_seen == 1 and fake.running == 0  # the engine stopped before the run ended
     assert isinstance(await a.ask(conv, CAFE_Q), ev.AnswerDone)  # and the model is free
