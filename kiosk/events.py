@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from kiosk.vocab import AnswerMode, CancelReason, ListenReason, Outcome, ResetReason, Source
+from kiosk.vocab import AnswerMode, CancelReason, ListenReason, Outcome, ResetReason, Source, StopReason
 
 if TYPE_CHECKING:
     from kiosk.errors import KioskError
@@ -106,9 +106,7 @@ class ListeningStarted(Event):
 @event_type("listening-stopped")
 @dataclass(frozen=True, kw_only=True)
 class ListeningStopped(Event):
-    reason: str
-    """The endpointer's verdict: "end-of-speech", "no-speech", "max-length" (speech/vad.py
-    State) or "end-of-stream" when a WAV file ends mid-utterance."""
+    reason: StopReason
     speech_s: float = 0.0
     """Seconds of audio judged as speech."""
 

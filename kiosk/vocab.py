@@ -89,6 +89,17 @@ class ListenReason(StrEnum):
     BARGE_IN = "barge-in"
 
 
+class StopReason(StrEnum):
+    """Why listening stopped (``ListeningStopped.reason``): the endpointer's verdict."""
+
+    END_OF_SPEECH = "end-of-speech"
+    """Trailing silence after speech: a transcript follows."""
+    NO_SPEECH = "no-speech"
+    MAX_LENGTH = "max-length"
+    END_OF_STREAM = "end-of-stream"
+    """A WAV file ended while the visitor was still speaking."""
+
+
 class Source(StrEnum):
     """Where a conversation comes from (``ConversationStarted.source``)."""
 
@@ -128,4 +139,5 @@ __all__ = [
     "ResetReason",
     "SinkState",
     "Source",
+    "StopReason",
 ]
