@@ -187,6 +187,10 @@ class _Stats:
         self._at = -math.inf
         self._value = None
 
+    def invalidate(self) -> None:
+        """Called after each export: the next collection reads the outbox afresh."""
+        self._at = -math.inf
+
     def get(self):
         now = time.monotonic()
         if now - self._at > self.ttl_s:
@@ -239,6 +243,7 @@ class Telemetry:
         self._instruments()
 
     def _batch_written(self, batch_id: str, seq: int) -> None:
+        self._stats.invalidate()
         self.on_batch(batch_id, seq)
 
     # --- instruments -----------------------------------------------------------------
