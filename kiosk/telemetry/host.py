@@ -31,9 +31,9 @@ THROTTLE_BITS = {
 """The Raspberry Pi firmware's ``get_throttled`` bit meanings (documented by Raspberry Pi)."""
 
 
-def cpu_temperatures(root: Path = THERMAL_DIR) -> Iterator[tuple[str, float]]:
+def cpu_temperatures(root: Path | None = None) -> Iterator[tuple[str, float]]:
     """(zone type, degrees Celsius) for every readable thermal zone."""
-    for zone in sorted(root.glob("thermal_zone*")):
+    for zone in sorted((root or THERMAL_DIR).glob("thermal_zone*")):
         try:
             milli = int((zone / "temp").read_text().strip())
             kind = (zone / "type").read_text().strip() or zone.name

@@ -507,9 +507,8 @@ class Telemetry:
                 self.ptt.add(1)
         elif isinstance(e, ev.TranscriptFinal):
             self.engines["stt"] = e.engine
-            decode_s = getattr(e, "decode_s", 0.0)
-            if decode_s > 0 and e.audio_s > 0:
-                self.rtf.record(decode_s / e.audio_s, {"engine": e.engine})
+            if e.decode_s > 0 and e.audio_s > 0:
+                self.rtf.record(e.decode_s / e.audio_s, {"engine": e.engine})
         elif isinstance(e, ev.SpeakingStarted):
             self.engines["tts"] = e.engine
         elif isinstance(e, ev.ConversationStarted):

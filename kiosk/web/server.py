@@ -500,6 +500,9 @@ async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
         config.web.cert, config.web.key, hostname, on_fault=_fault_reporter(assistant), poll_s=poll_s
     )
     app = create_app(assistant, config, certs)
+    telemetry = getattr(runtime, "sinks", {}).get("telemetry")
+    if telemetry is not None:  # open web connections, read at each telemetry interval
+        telemetry.watch_web(lambda: len(app[STATE].sockets))
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, keepalive_timeout=15.0)
     await runner.setup()
     site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, config.web.max_connections)
