@@ -55,7 +55,7 @@ def test_sigkill_mid_send_then_restart_loses_nothing(tmp_path, collector):
     assert status(cfg).batches >= 1, "the batch in flight is still in the outbox"
     collector.mode = "ok"
     second = _kiosk(conf, 1.5)
-    out, err = second.communicate(timeout=90)
+    _out, err = second.communicate(timeout=90)
     assert second.returncode == 0, err
     assert kiosk_main(["telemetry", "flush", "--config", str(conf)]) == 0
 
