@@ -92,3 +92,29 @@ def test_every_item_carries_the_batch_id_and_seq(tmp_path):
     assert gzip.decompress(body)  # stored compressed
     assert outbox_path(cfg).exists()
     tele.shutdown()
+
+
+def test_status_json_and_doctor_for_a_kiosk_without_endpoint(tmp_path, capsys):
+    import json
+
+    from telemetry_support import write_toml
+
+    from kiosk.cli import main
+    from kiosk.telemetry.health import doctor_checks
+
+    cfg = telemetry_config(tmp_path)
+    box = Outbox.from_config(cfg)
+    tele = Telemetry(cfg, box)
+    tele.collect()
+    tele.collect()
+    tele.shutdown()
+    box.close()
+    conf = tmp_path / "k.toml"
+    write_toml(conf, cfg)
+    assert main(["telemetry", "status", "--json", "--config", str(conf)]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert (st["state"], st["batches"], st["produced"], st["endpoint"]) == ("local", 2, 2, "")
+    assert st["oldest"] and st["last_success"] is None
+    assert main(["--config", str(conf), "telemetry", "flush"]) == 1, "nothing can be sent: not empty"
+    (row,) = doctor_checks(cfg)
+    assert row[0] == "telemetry" and row[1] == "OK" and "no [telemetry] endpoint" in row[2]
