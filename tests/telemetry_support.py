@@ -123,6 +123,14 @@ class FakeCollector:
 
     def close(self) -> None:
         self.stop()
+
+        async def cancel_rest() -> None:  # a slow or held handler still sleeping
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._run(cancel_rest())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def collector():
     c.close()
 
 
-def test_sigkill_mid_send_then_restart_loses_nothing(tmp_path, collector):
+def test_sigkill_mid_send_then_outage_and_restart_loses_nothing(tmp_path, collector):
     collector.start()
     cfg = telemetry_config(tmp_path, collector.url, interval_s=0.2, timeout_s=5.0)
     conf = tmp_path / "kiosk.toml"
@@ -53,14 +54,20 @@ def test_sigkill_mid_send_then_restart_loses_nothing(tmp_path, collector):
     collector.release.set()
     killed_at = status(cfg).produced
     assert status(cfg).batches >= 1, "the batch in flight is still in the outbox"
+    collector.stop()  # and the collector is down while the kiosk restarts
     collector.mode = "ok"
-    second = _kiosk(conf, 1.5)
+    second = _kiosk(conf, 2.5)
+    assert second.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    outage_end = status(cfg).produced
+    collector.start()
     _out, err = second.communicate(timeout=90)
     assert second.returncode == 0, err
     assert kiosk_main(["telemetry", "flush", "--config", str(conf)]) == 0
 
     produced = status(cfg).produced
-    assert produced > killed_at + 2, "the restarted kiosk went on producing intervals"
+    assert outage_end > killed_at + 2, "intervals produced during the outage after the restart"
+    assert produced > outage_end, "and after the collector came back"
     got = collector.metric_batches()
     seqs = [seq for _, seq in got]
     assert sorted(set(seqs)) == list(range(1, produced + 1)), "no interval lost"
