@@ -148,7 +148,6 @@ class Client:
     def post(self, signal: str, stored: bytes) -> tuple[int, dict[str, str], bytes]:
         """POST one stored (gzip) body; raises TelemetryError on a transport failure."""
         body = stored if self.gzip else gzip.decompress(stored)
-        where = f"{self.host}:{self.port}"
         try:
             conn = self._connection()
             conn.request("POST", f"{self.base}/v1/{signal}", body=body, headers=self.headers)
@@ -158,26 +157,38 @@ class Client:
             if resp.will_close:
                 self.close()
             return resp.status, headers, data
-        except ssl.SSLCertVerificationError as e:
+        except (OSError, http.client.HTTPException) as e:  # ssl.SSLError and timeouts are OSErrors
             self.close()
-            raise TelemetryError("telemetry.tls-verify", f"the collector {where} is not trusted: {e.verify_message}",
-                                 "set [telemetry] ca_bundle to the CA that signed the collector's certificate") from e  # fmt: skip
-        except ssl.SSLError as e:
-            self.close()
-            raise TelemetryError("telemetry.tls", f"TLS with the collector {where} failed: {e.reason or e}",
-                                 "check the collector's TLS set-up and [telemetry] client_cert") from e  # fmt: skip
-        except TimeoutError as e:
-            self.close()
-            raise TelemetryError("telemetry.timeout", f"the collector {where} did not answer in {self.timeout:g} s",
-                                 "check the collector's load, or raise [telemetry] timeout_s") from e  # fmt: skip
-        except socket.gaierror as e:
-            self.close()
-            raise TelemetryError("telemetry.dns", f"the collector's name {self.host} does not resolve",
-                                 "check [telemetry] endpoint and the kiosk's DNS") from e  # fmt: skip
-        except (OSError, http.client.HTTPException) as e:
-            self.close()
-            raise TelemetryError("telemetry.unreachable", f"the collector {where} cannot be reached: {e}",
-                                 "check the network and that the collector runs; data waits in the outbox") from e  # fmt: skip
+            raise self._transport_error(e, f"{self.host}:{self.port}") from e
+
+    def _transport_error(self, e: Exception, where: str) -> TelemetryError:
+        """Name the failure the way a technician can act on it; all of these are retried."""
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return TelemetryError(
+                "telemetry.tls-verify",
+                f"the collector {where} is not trusted: {e.verify_message}",
+                "set [telemetry] ca_bundle to the CA that signed the collector's certificate",
+            )
+        if isinstance(e, ssl.SSLError):
+            return TelemetryError(
+                "telemetry.tls",
+                f"TLS with the collector {where} failed: {e.reason or e}",
+                "check the collector's TLS set-up and [telemetry] client_cert",
+            )
+        if isinstance(e, TimeoutError):
+            return TelemetryError(
+                "telemetry.timeout",
+                f"the collector {where} did not answer in {self.timeout:g} s",
+                "check the collector's load, or raise [telemetry] timeout_s",
+            )
+        if isinstance(e, socket.gaierror):
+            return TelemetryError(
+                "telemetry.dns",
+                f"the collector's name {self.host} does not resolve",
+                "check [telemetry] endpoint and the kiosk's DNS",
+            )
+        return TelemetryError("telemetry.unreachable", f"the collector {where} cannot be reached: {e}",
+                              "check the network and that the collector runs; data waits in the outbox")  # fmt: skip
 
 
 def _partial(signal: str, data: bytes) -> tuple[int, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kiosk.config import Config
@@ -15,27 +15,15 @@ from kiosk.telemetry.outbox import Outbox, OutboxStats, outbox_path
 
 
 @dataclass
-class TelemetryStatus:
-    state: str
+class TelemetryStatus(OutboxStats):
+    """The outbox's figures plus where they go and what state delivery is in."""
+
+    state: str = "local"
     """"disabled", "local" (no endpoint: outbox only), "ok", "retrying", "error"."""
     endpoint: str = ""
     path: str = ""
-    batches: int = 0
-    bytes: int = 0
-    oldest: float | None = None
-    """Unix time of the oldest waiting batch."""
-    produced: int = 0
-    sent: int = 0
-    dropped: int = 0
-    dropped_size: int = 0
-    dropped_age: int = 0
-    parked: int = 0
-    parked_reasons: list[str] = field(default_factory=list)
     rejected: int = 0
-    last_partial: str = ""
-    last_success: float | None = None
-    last_error: dict[str, Any] = field(default_factory=dict)
-    next_attempt: float | None = None
+    """Items rejected in partial successes (points and log records)."""
     problem: str = ""
     """Why the outbox could not be read, if it could not."""
 
@@ -73,12 +61,8 @@ def status(config: Config) -> TelemetryStatus:
                 box.close()
         except TelemetryError as e:
             problem = f"{e.message} (fix: {e.fix})"
-    fields = {f.name for f in dataclasses.fields(OutboxStats)} & {
-        f.name for f in dataclasses.fields(TelemetryStatus)
-    }
-    out = TelemetryStatus(state=_state(config, st), endpoint=config.telemetry.endpoint, path=str(path),
-                          rejected=st.rejected_points + st.rejected_logs, problem=problem,
-                          **{k: getattr(st, k) for k in fields})  # fmt: skip
+    out = TelemetryStatus(**dataclasses.asdict(st), state=_state(config, st), endpoint=config.telemetry.endpoint,
+                          path=str(path), rejected=st.rejected_points + st.rejected_logs, problem=problem)  # fmt: skip
     if problem:
         out.state = "error"
     return out
