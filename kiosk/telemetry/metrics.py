@@ -262,112 +262,51 @@ class Telemetry:
         self.no_speech = m.create_counter("kiosk.wakes.no_speech", "{wake}", "Listening that heard no speech")
         self.ptt = m.create_counter("kiosk.push_to_talk", "{press}", "Listening started by push-to-talk")
         self.faults = m.create_counter("kiosk.faults", "{fault}", "Faults by code")
-        self.ttft = m.create_histogram(
-            "kiosk.answer.ttft",
-            "ms",
-            "Question to first shown token",
-            explicit_bucket_boundaries_advisory=MS_BUCKETS,
-        )
-        self.total = m.create_histogram(
-            "kiosk.answer.duration",
-            "ms",
-            "Question to end of answer",
-            explicit_bucket_boundaries_advisory=MS_BUCKETS,
-        )
-        self.eos = m.create_histogram(
-            "kiosk.voice.eos_to_first_token",
-            "ms",
-            "End of speech to first token",
-            explicit_bucket_boundaries_advisory=MS_BUCKETS,
-        )
-        self.rate = m.create_histogram(
-            "kiosk.answer.tokens_per_second",
-            "{token}/s",
-            "LLM tokens over the answer's time",
-            explicit_bucket_boundaries_advisory=RATE_BUCKETS,
-        )
-        self.rtf = m.create_histogram("kiosk.stt.real_time_factor", "1", "Speech-to-text seconds per second of audio",
-                                      explicit_bucket_boundaries_advisory=RTF_BUCKETS)  # fmt: skip
+
+        def hist(name: str, unit: str, doc: str, buckets: tuple[float, ...]):
+            return m.create_histogram(name, unit, doc, explicit_bucket_boundaries_advisory=buckets)
+
+        self.ttft = hist("kiosk.answer.ttft", "ms", "Question to first shown token", MS_BUCKETS)
+        self.total = hist("kiosk.answer.duration", "ms", "Question to end of answer", MS_BUCKETS)
+        self.eos = hist("kiosk.voice.eos_to_first_token", "ms", "End of speech to first token", MS_BUCKETS)
+        self.rate = hist("kiosk.answer.tokens_per_second", "{token}/s", "LLM tokens over the answer's time",
+                         RATE_BUCKETS)  # fmt: skip
+        self.rtf = hist("kiosk.stt.real_time_factor", "1", "Speech-to-text seconds per second of audio",
+                        RTF_BUCKETS)  # fmt: skip
+        # fmt: off
         gauges: list[tuple[str, str, str, Callable[[CallbackOptions], Iterable[Observation]]]] = [
             ("kiosk.host.cpu.temperature", "Cel", "CPU temperature per thermal zone", self._temperature),
-            (
-                "kiosk.host.throttled",
-                "1",
-                "Raspberry Pi firmware throttling flags (vcgencmd)",
-                self._throttled,
-            ),
+            ("kiosk.host.throttled", "1", "Raspberry Pi firmware throttling flags (vcgencmd)", self._throttled),
             ("system.cpu.load_average.1m", "{thread}", "Load average over 1 minute", self._load(0)),
             ("system.cpu.load_average.5m", "{thread}", "Load average over 5 minutes", self._load(1)),
             ("system.cpu.load_average.15m", "{thread}", "Load average over 15 minutes", self._load(2)),
             ("kiosk.host.memory", "By", "Memory, total and available", self._memory),
             ("kiosk.data_dir.free", "By", "Free space on the data folder's file system", self._disk),
             ("system.uptime", "s", "Seconds since the machine booted", self._uptime),
-            (
-                "kiosk.process.uptime",
-                "s",
-                "Seconds since this kiosk process started telemetry",
-                self._proc_uptime,
-            ),
+            ("kiosk.process.uptime", "s", "Seconds since this kiosk process started telemetry", self._proc_uptime),
             ("kiosk.cert.days_left", "d", "Days until the web certificate expires", self._cert_days),
             ("kiosk.build.info", "1", "1, with model, engines and version as attributes", self._info),
-            (
-                "kiosk.log.backlog",
-                "{turn}",
-                "Turns waiting to be written to the sealed log",
-                self._log("backlog"),
-            ),
+            ("kiosk.log.backlog", "{turn}", "Turns waiting to be written to the sealed log", self._log("backlog")),
             ("kiosk.log.state", "1", "1 for the interaction log's current state", self._log_state),
             ("kiosk.web.clients", "{client}", "Open web UI connections", self._web),
-            (
-                "kiosk.telemetry.outbox.batches",
-                "{batch}",
-                "Batches waiting in the outbox",
-                self._stat("batches"),
-            ),
-            (
-                "kiosk.telemetry.outbox.bytes",
-                "By",
-                "Payload bytes waiting in the outbox",
-                self._stat("bytes"),
-            ),
-            (
-                "kiosk.telemetry.parked",
-                "{batch}",
-                "Rows the collector refused for good",
-                self._stat("parked"),
-            ),
+            ("kiosk.telemetry.outbox.batches", "{batch}", "Batches waiting in the outbox", self._stat("batches")),
+            ("kiosk.telemetry.outbox.bytes", "By", "Payload bytes waiting in the outbox", self._stat("bytes")),
+            ("kiosk.telemetry.parked", "{batch}", "Rows the collector refused for good", self._stat("parked")),
         ]
+        # fmt: on
         for name, unit, doc, cb in gauges:
             m.create_observable_gauge(name, [cb], unit, doc)
+        # fmt: off
         counters = [
-            (
-                "kiosk.log.written",
-                "{turn}",
-                "Turns sealed into the log by this process",
-                self._log("written"),
-            ),
+            ("kiosk.log.written", "{turn}", "Turns sealed into the log by this process", self._log("written")),
             ("kiosk.log.dropped", "{turn}", "Turns the log could not keep", self._log("dropped")),
             ("kiosk.log.redactions", "{redaction}", "Redactions before sealing, by kind", self._redactions),
-            (
-                "kiosk.telemetry.dropped",
-                "{batch}",
-                "Batches dropped by the outbox bound, by reason",
-                self._dropped,
-            ),
+            ("kiosk.telemetry.dropped", "{batch}", "Batches dropped by the outbox bound, by reason", self._dropped),
             ("kiosk.telemetry.sent", "{request}", "Outbox rows delivered", self._stat("sent")),
-            (
-                "kiosk.telemetry.rejected",
-                "{item}",
-                "Items the collector rejected in a partial success",
-                self._rejected,
-            ),
-            (
-                "kiosk.telemetry.logs_dropped",
-                "{record}",
-                "Fault records over one interval's limit",
-                self._logs_dropped,
-            ),
+            ("kiosk.telemetry.rejected", "{item}", "Items the collector rejected in a partial success", self._rejected),
+            ("kiosk.telemetry.logs_dropped", "{record}", "Fault records over one interval's limit", self._logs_dropped),
         ]
+        # fmt: on
         for name, unit, doc, cb in counters:
             m.create_observable_counter(name, [cb], unit, doc)
 
