@@ -99,19 +99,17 @@ def encode_batch(
     parts: dict[str, bytes] = {}
     if metrics is not None:
         req = encode_metrics(metrics)
-        for rm in req.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    metric.metadata.extend(stamp)
-        parts["metrics"] = gzip.compress(req.SerializeToString(), compresslevel=6, mtime=0)
+        for sm in (sm for rm in req.resource_metrics for sm in rm.scope_metrics):
+            for metric in sm.metrics:
+                metric.metadata.extend(stamp)
+        parts["metrics"] = req.SerializeToString()
     if logs:
         lreq = encode_logs(logs)
-        for rl in lreq.resource_logs:
-            for sl in rl.scope_logs:
-                for record in sl.log_records:
-                    record.attributes.extend(stamp)
-        parts["logs"] = gzip.compress(lreq.SerializeToString(), compresslevel=6, mtime=0)
-    return parts
+        for sl in (sl for rl in lreq.resource_logs for sl in rl.scope_logs):
+            for record in sl.log_records:
+                record.attributes.extend(stamp)
+        parts["logs"] = lreq.SerializeToString()
+    return {k: gzip.compress(v, compresslevel=6, mtime=0) for k, v in parts.items()}
 
 
 class LogBuffer(LogRecordExporter):
