@@ -121,3 +121,20 @@ def test_no_thermal_zone_no_vcgencmd_means_no_point_at_all(tmp_path, monkeypatch
     assert "kiosk.cert.days_left" not in p, "no web certificate configured"
     assert p["kiosk.data_dir.free"][0][1].as_int > 0 and "system.cpu.load_average.1m" in p
     tele.shutdown()
+
+
+def test_certificate_days_to_expiry(tmp_path):
+    from kiosk.web import devca
+
+    ca = devca.make_ca()
+    leaf = devca.issue_leaf(ca, ["kiosk-t18.fleet.test"])
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    devca.write_leaf(leaf, [ca.cert], cert, key)
+    cfg = telemetry_config(tmp_path)
+    cfg.web.cert, cfg.web.key = str(cert), str(key)
+    box = Outbox.from_config(cfg)
+    tele = Telemetry(cfg, box)
+    tele.collect()
+    (_, dp), = _points(box)["kiosk.cert.days_left"]  # fmt: skip
+    assert 89.9 < dp.as_double < 90.0, "issued 1 h ago for 90 days"
+    tele.shutdown()

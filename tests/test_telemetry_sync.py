@@ -201,3 +201,17 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path):
     assert 0.5 <= waits[0] <= 1.0 and waits[3] >= 4.0
     assert max(waits) <= 300.0 and waits[-1] >= 150.0
     assert len({round(sync.backoff(5), 6) for _ in range(5)}) > 1, "jittered"
+
+
+def test_one_send_in_flight_across_processes(tmp_path, collector):
+    """The lock beside the outbox is what the kiosk and `kiosk telemetry flush` share."""
+    collector.start()
+    cfg = telemetry_config(tmp_path, collector.url)
+    box = Outbox.from_config(cfg)
+    Telemetry(cfg, box).collect()
+    sender = Sender(cfg, box)
+    other = Sender(cfg, Outbox.from_config(cfg))
+    with other.lock.held(0) as got:
+        assert got
+        assert sender.send_one().kind == "busy" and collector.received == []
+    assert sender.send_one().kind == "sent" and len(collector.received) == 1
