@@ -401,5 +401,10 @@ class SyncThread:
                     self.sender.outbox.failed(result.row.id if result.row else None, result.error,
                                               time.time() + wait)  # fmt: skip
                 if self.failures == 1 or self.failures % 20 == 0:
-                    log.warning("telemetry send failed (%s), retrying in %.1f s", result.error.message, wait)
+                    # an unreachable collector is the normal offline state (status and doctor
+                    # show it); a configuration or TLS problem needs a person
+                    level = logging.WARNING if result.error.code != "telemetry.unreachable" else logging.INFO
+                    log.log(
+                        level, "telemetry send failed (%s), retrying in %.1f s", result.error.message, wait
+                    )
             self._sleep(wait, wake_on_kick=False)
