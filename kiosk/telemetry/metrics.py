@@ -414,10 +414,10 @@ class Telemetry:
                 if eos is not None:
                     self.eos.record((e.t - eos) * 1000.0)
         elif isinstance(e, ev.QuestionReceived):
-            self.questions.add(1, {"source": e.source})
+            self.questions.add(1, {"source": str(e.source)})
             self._bounded_add(cid)
         elif isinstance(e, ev.AnswerStarted):
-            self._mode[cid] = e.mode
+            self._mode[cid] = str(e.mode)
             if len(self._mode) > MAX_TRACKED:
                 self._mode.pop(next(iter(self._mode)))
         elif isinstance(e, ev.AnswerDone):
@@ -437,21 +437,21 @@ class Telemetry:
                 if len(self._first) > MAX_TRACKED:
                     self._first.pop(next(iter(self._first)))
         elif isinstance(e, ev.WakeDetected):
-            self.wakes.add(1, {"engine": e.engine})
-            self.engines["wake"] = e.engine
+            self.wakes.add(1, {"engine": str(e.engine)})
+            self.engines["wake"] = str(e.engine)
         elif isinstance(e, ev.ListeningStarted):
             if e.reason == "push-to-talk":
                 self.ptt.add(1)
         elif isinstance(e, ev.TranscriptFinal):
-            self.engines["stt"] = e.engine
+            self.engines["stt"] = str(e.engine)
             if e.decode_s > 0 and e.audio_s > 0:
-                self.rtf.record(e.decode_s / e.audio_s, {"engine": e.engine})
+                self.rtf.record(e.decode_s / e.audio_s, {"engine": str(e.engine)})
         elif isinstance(e, ev.SpeakingStarted):
-            self.engines["tts"] = e.engine
+            self.engines["tts"] = str(e.engine)
         elif isinstance(e, ev.ConversationStarted):
-            self.conversations.add(1, {"source": e.source})
+            self.conversations.add(1, {"source": str(e.source)})
         elif isinstance(e, ev.ConversationReset):
-            self.resets.add(1, {"reason": e.reason})
+            self.resets.add(1, {"reason": str(e.reason)})
             self._awaiting.discard(cid)
             self._first.pop(cid, None)
 
@@ -469,16 +469,16 @@ class Telemetry:
         elif e.outcome == "answered":
             outcome = "llm" if mode in ("llm", "") else mode
         else:
-            outcome = e.outcome
+            outcome = str(e.outcome)
         self.turns.add(1, {"outcome": outcome})
         if e.ttft_ms > 0:
             self.ttft.record(e.ttft_ms, {"outcome": outcome})
         self.total.record(e.total_ms, {"outcome": outcome})
         if e.tokens > 0 and e.total_ms > 0:
-            self.rate.record(e.tokens / (e.total_ms / 1000.0), {"engine": e.engine})
+            self.rate.record(e.tokens / (e.total_ms / 1000.0), {"engine": str(e.engine)})
 
     def _fault(self, e: ev.Fault) -> None:
-        self.faults.add(1, {"code": e.code})
+        self.faults.add(1, {"code": str(e.code)})
         # code and fix only: the message may quote what the visitor typed
         self.logger.emit(
             timestamp=time.time_ns(), body=e.code, severity_number=SeverityNumber.WARN, severity_text="WARN", event_name="kiosk.fault",
