@@ -151,6 +151,16 @@ def name_matches(pattern: str, hostname: str) -> bool:
     return bool(host_first) and host_rest == rest
 
 
+def cert_paths(config: Config) -> tuple[str, str]:
+    """``[web] cert``/``key``; in acme mode, empty ones default to ``<data dir>/certs/``."""
+    cert, key = config.web.cert, config.web.key
+    if config.certs.mode == "acme":
+        base = config.data_dir / "certs"
+        cert = cert or str(base / "fullchain.pem")
+        key = key or str(base / "privkey.pem")
+    return cert, key
+
+
 # --- loading --------------------------------------------------------------------------
 
 
