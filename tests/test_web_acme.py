@@ -323,3 +323,19 @@ async def test_renewal_while_serving_swaps_the_certificate_without_restart(tmp_p
     finally:
         await handle.stop()
         rt.close()
+
+
+async def test_a_new_kiosk_gets_its_first_certificate_before_serving(tmp_path, servers):
+    from kiosk import runtime
+    from kiosk.web.server import start_web
+
+    cfg = rfc2136_config(tmp_path, servers)
+    assert not Path(cert_paths(cfg)[0]).exists()
+    rt = runtime.build(cfg, with_llm=False)
+    handle = await start_web(rt, poll_s=0.2)
+    try:
+        trusting = ssl.create_default_context(cadata=servers["pebble_bind"].root_pem().decode())
+        assert (await peer_cert(handle.port, trusting)).serial_number == serial(cfg)
+    finally:
+        await handle.stop()
+        rt.close()

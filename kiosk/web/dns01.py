@@ -19,6 +19,7 @@ import base64
 import binascii
 import logging
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -79,10 +80,32 @@ def _absolute(name: str) -> dns.name.Name:
 
 
 def split_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        return host.strip("[]"), int(port)
-    return text.strip("[]"), default_port
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if port and not port.isdigit():
+        raise CertError(
+            "certs.dns-config", f"{text!r} is not host[:port]", "write the server as host or host:port"
+        )
+    return address(host), int(port) if port else default_port
+
+
+def address(host: str) -> str:
+    """dnspython talks to addresses; a configured server name is resolved once here."""
+    try:
+        return socket.getaddrinfo(host, 53, type=socket.SOCK_DGRAM)[0][4][0]
+    except (socket.gaierror, UnicodeError, IndexError) as e:
+        raise CertError(
+            "certs.dns-unreachable",
+            f"the DNS server name {host!r} does not resolve",
+            "set the server as an IP address, or fix the name",
+        ) from e
 
 
 # --- RFC 2136 -------------------------------------------------------------------------
@@ -161,7 +184,7 @@ class Rfc2136:
 
     def _ask(self, message: dns.message.Message, what: str) -> dns.message.Message:
         try:
-            return dns.query.tcp(message, self.server, timeout=QUERY_TIMEOUT_S, port=self.port)
+            return dns.query.tcp(message, address(self.server), timeout=QUERY_TIMEOUT_S, port=self.port)
         except dns.tsig.PeerError as e:  # the server refused our signature (BADSIG, BADKEY, BADTIME)
             raise CertError(
                 "certs.dns-tsig",
@@ -214,7 +237,7 @@ class Rfc2136:
         self._update(record, add=False)
 
     def check_server(self) -> tuple[str, int] | None:
-        return (self.server, self.port)
+        return (address(self.server), self.port)
 
     def check_name(self, record: Record) -> str:
         return record.target or self.alias or record.name

@@ -246,6 +246,17 @@ class Renewer:
             check = min(check, max(1.0, when.timestamp() - now))
         return check
 
+    async def until_valid(self) -> None:
+        """Wait (offline, backing off, faults reported) until a usable certificate is in place:
+        a new kiosk's first issuance, before there is anything to serve."""
+        while not self.current().ok:
+            outcome = await asyncio.to_thread(self.renew)
+            if outcome.result == "failed" and outcome.error and self.on_fault:
+                self.on_fault(outcome.error)
+            if self.current().ok:
+                return
+            await asyncio.sleep(self._sleep_after(outcome))
+
     async def run(self) -> None:
         while True:
             try:

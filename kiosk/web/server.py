@@ -495,8 +495,9 @@ async def start_web(runtime, poll_s: float = POLL_S, renewer: Any = None) -> Web
     """Serve HTTPS for ``runtime.assistant`` in the running loop; CertError refuses.
 
     Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike. With
-    ``[certs] mode = "acme"`` a missing or unusable certificate is first obtained (when
-    online), and renewal runs in the background; each renewed pair is swapped in by the
+    ``[certs] mode = "acme"`` a missing or unusable certificate is first obtained (this
+    waits while offline or backing off, so callers with other work run it as a task), and
+    renewal runs in the background; each renewed pair is swapped in by the
     CertManager without a restart. ``renewer`` replaces the default one (tests).
     """
     config: Config = runtime.config
@@ -508,10 +509,9 @@ async def start_web(runtime, poll_s: float = POLL_S, renewer: Any = None) -> Web
         from kiosk.web.renewal import Renewer  # the ACME library only where it is used
 
         renewer = renewer or Renewer(config, on_fault=report_fault)
-        if not renewer.current().ok:  # first issuance before serving
-            outcome = await asyncio.to_thread(renewer.renew)
-            if outcome.error is not None:
-                report_fault(outcome.error)
+        if not renewer.current().ok:  # a new kiosk: its first certificate, before serving
+            log.info("waiting for the first certificate from %s", config.certs.acme_directory)
+            await renewer.until_valid()
     certs = CertManager(
         cert_path, key_path, hostname, on_fault=report_fault, poll_s=poll_s, roots=load_roots(config.certs.roots)
     )
