@@ -145,6 +145,16 @@ def test_hook_issuance_with_the_cli_then_reuse_and_force(tmp_path, servers, caps
     assert [r[1] for r in doctor_checks(cfg)] == ["OK", "OK"]
 
 
+def test_wildcard_where_the_fleet_accepts_the_shared_key(tmp_path, servers):
+    cfg = hook_config(tmp_path, servers, name="wildcard")
+    outcome = Renewer(cfg).renew()
+    assert outcome.result == "renewed", outcome.error
+    report = validate(*cert_paths(cfg), HOST, roots=acme.load_roots(cfg.certs.roots))
+    assert report.ok and report.names == ["*.fleet.test"] and report.mode == "wildcard"
+    assert [w.code for w in report.warnings] == ["certs.shared-wildcard"]
+    assert calls(tmp_path) == ["auth fleet.test", "cleanup fleet.test"]  # as certbot names it
+
+
 def test_rfc2136_issuance_with_tsig_and_cleanup(tmp_path, servers):
     cfg = rfc2136_config(tmp_path, servers)
     outcome = Renewer(cfg).renew()

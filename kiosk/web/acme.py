@@ -141,58 +141,73 @@ class Network(client.ClientNetwork):
         raise AssertionError("unreachable")
 
 
+class AcmeError(CertError):
+    """A failed exchange with the CA; ``retry_after_s`` is the CA's Retry-After, if it sent one."""
+
+    retry_after_s: float | None = None
+
+
 @contextmanager
-def _coded(directory_url: str, net: Network | None) -> Iterator[None]:
-    """The library's exceptions as coded errors with a fix a technician can act on."""
+def _coded(directory_url: str, net: Network) -> Iterator[None]:
+    """The library's exceptions as coded errors, with the CA's Retry-After attached."""
     try:
         yield
     except CertError:
         raise
-    except requests.exceptions.SSLError as e:
-        raise CertError(
+    except Exception as e:
+        err = _translate(e, directory_url)
+        if err is None:
+            raise
+        err.retry_after_s = net.retry_after
+        raise err from e
+
+
+def _translate(e: Exception, directory_url: str) -> AcmeError | None:
+    """The library's exceptions as coded errors with a fix a technician can act on
+    (most specific first: SSLError is a ConnectionError, ValidationError an acme Error)."""
+    if isinstance(e, requests.exceptions.SSLError):
+        return AcmeError(
             "certs.acme-tls",
             f"the ACME server {directory_url} has a certificate this device does not trust: {e}",
             "for a private CA set [certs] acme_ca_bundle to its root (PEM)",
-        ) from e
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-        raise CertError(
+        )
+    if isinstance(e, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return AcmeError(
             "certs.acme-unreachable",
             f"cannot reach the ACME server {directory_url}",
             "check [certs] acme_directory and the network; the kiosk retries with backoff",
-        ) from e
-    except messages.Error as e:
-        err = CertError(
-            "certs.acme-rate-limited" if e.code == "rateLimited" else "certs.acme-refused",
+        )
+    if isinstance(e, messages.Error):
+        limited = e.code == "rateLimited"
+        return AcmeError(
+            "certs.acme-rate-limited" if limited else "certs.acme-refused",
             f"the CA refused: {e.detail or e.typ}",
             "wait for the CA's rate limit to pass (retried automatically)"
-            if e.code == "rateLimited"
+            if limited
             else "see the CA's message; check [certs] acme_directory, acme_email and name",
         )
-        err.retry_after_s = net.retry_after if net else None  # type: ignore[attr-defined]
-        raise err from e
-    except errors.ValidationError as e:
+    if isinstance(e, errors.ValidationError):
         details = [
             f"{authzr.body.identifier.value}: {ch.error.detail if ch.error else ch.status}"
             for authzr in e.failed_authzrs
             for ch in authzr.body.challenges
             if isinstance(ch.chall, challenges.DNS01)
         ]
-        raise CertError(
+        return AcmeError(
             "certs.acme-validation",
             "the CA could not validate the DNS-01 record: " + "; ".join(details),
             "check that the record is published where the CA looks (the _acme-challenge CNAME, "
             "the zone's NS records)",
-        ) from e
-    except errors.TimeoutError as e:
-        raise CertError(
+        )
+    if isinstance(e, errors.TimeoutError):
+        return AcmeError(
             "certs.acme-timeout",
             "the CA did not finish the order in time",
             "retried automatically; check the CA's status page if it persists",
-        ) from e
-    except (errors.Error, jose.errors.Error, ValueError) as e:
-        raise CertError(
-            "certs.acme-protocol", f"the ACME exchange failed: {e}", "check [certs] acme_directory"
-        ) from e
+        )
+    if isinstance(e, errors.Error | jose.errors.Error | requests.exceptions.RequestException | ValueError):
+        return AcmeError("certs.acme-protocol", f"the ACME exchange failed: {e}", "check [certs] acme_directory")
+    return None
 
 
 # --- issuing --------------------------------------------------------------------------

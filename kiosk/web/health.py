@@ -19,6 +19,8 @@ def doctor_checks(config: Config) -> list[tuple[str, str, str, str]]:
         return [("web cert", "FAIL", e.message, e.fix)]
     report = validate(*cert_paths(config), hostname, roots=roots)
     rows = [_cert_row(report, hostname)]
+    if acme and report.problems and report.problems[0].code in ("certs.unreadable", "certs.not-configured"):
+        rows[0] = (*rows[0][:3], "the kiosk gets it by itself once online; now: kiosk certs renew")
     if acme:
         rows.append(_renewal_row(config))
     return rows

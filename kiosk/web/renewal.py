@@ -222,7 +222,7 @@ class Renewer:
         state.failures += 1
         delay = min(self.max_backoff_s, self.backoff_s * 2 ** (state.failures - 1))
         delay *= random.uniform(1.0, 1.1)
-        retry_after = getattr(e, "retry_after_s", None)
+        retry_after = e.retry_after_s if isinstance(e, acme.AcmeError) else None
         if retry_after:
             state.rate_limited_until = now + retry_after
             delay = max(delay, retry_after)
