@@ -349,3 +349,52 @@ async def test_a_new_kiosk_gets_its_first_certificate_before_serving(tmp_path, s
     finally:
         await handle.stop()
         rt.close()
+
+
+def test_kiosk_serve_renews_and_serves_the_new_certificate(tmp_path, servers):
+    """The real command: `kiosk serve` in its own process, a TLS client outside it."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    cfg = hook_config(tmp_path, servers)
+    cert, key = cert_paths(cfg)
+    old_ca = sup.near_expiry_pair(Path(cert), Path(key), HOST)
+    old_serial = serial(cfg)
+    cfg_file = write_toml(tmp_path / "kiosk.toml", cfg.raw)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", "--config", str(cfg_file), "serve", "--no-llm"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "serving" not in line and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert match, f"kiosk serve did not start: {line!r}"
+        port = int(match.group(1))
+        trusting = client_context(old_ca.cert)
+        trusting.load_verify_locations(cadata=servers["pebble_hook"].root_pem().decode())
+
+        async def watch() -> list[int]:
+            seen = [(await peer_cert(port, trusting)).serial_number]
+            end = time.monotonic() + 60
+            while seen[-1] == old_serial and time.monotonic() < end:
+                await asyncio.sleep(0.25)
+                seen.append((await peer_cert(port, trusting)).serial_number)
+            return seen
+
+        seen = asyncio.run(watch())
+        assert seen[-1] != old_serial and seen[-1] == serial(cfg)
+        assert proc.poll() is None  # the same process, never restarted
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
