@@ -147,7 +147,7 @@ class CertsConfig:
     cleanup_hook: str = opt("", "certbot-style command that removes the record again.")
     check_server: str = opt("", "host[:port] of the authoritative DNS server polled for propagation (hook mode).")
     propagation_timeout_s: float = opt(120.0, "Longest wait for the TXT record to show on the authoritative server.")
-    renew_before_days: float = opt(0.0, "Renew this many days before expiry (0: a third of the lifetime).")
+    renew_before_days: float = opt(0.0, "Renew this many days before expiry (0: a third of the lifetime; at most half of it).")
     check_hours: float = opt(6.0, "Hours between renewal checks while the kiosk runs.")
 
 

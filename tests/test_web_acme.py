@@ -398,3 +398,43 @@ def test_kiosk_serve_renews_and_serves_the_new_certificate(tmp_path, servers):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+# --- no servers needed ----------------------------------------------------------------
+
+
+def test_an_install_interrupted_between_the_renames_is_finished(tmp_path):
+    cfg = config_mod.from_mapping({"data": {"dir": str(tmp_path)}, "certs": {"mode": "acme"}})
+    cert, key = map(Path, cert_paths(cfg))
+    old_ca = sup.near_expiry_pair(cert, key, HOST)
+    new = devca.issue_leaf(old_ca, [HOST])
+    devca.write_leaf(new, [old_ca.cert], cert.with_name(cert.name + ".new"), key)  # key renamed, chain not
+    assert not validate(cert, key, HOST).ok
+    acme.finish_interrupted(cfg)
+    assert validate(cert, key, HOST).ok and serial(cfg) == new.cert.serial_number
+    assert not cert.with_name(cert.name + ".new").exists()
+
+
+def test_offline_is_no_default_route(tmp_path):
+    from kiosk.web.renewal import has_default_route
+
+    (tmp_path / "route").write_text("Iface\tDestination\tGateway\nlo\t0000007F\t00000000\n")
+    (tmp_path / "ipv6_route").write_text("")
+    assert has_default_route(tmp_path) is False
+    (tmp_path / "route").write_text("Iface\tDestination\tGateway\neth0\t00000000\t0101A8C0\n")
+    assert has_default_route(tmp_path) is True
+
+
+def test_renewal_window_is_a_third_of_the_lifetime_and_never_more_than_half(tmp_path):
+    import datetime as dt
+
+    from kiosk.web.renewal import renew_at
+
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    sup.near_expiry_pair(cert, key, HOST, days_left=60)  # a 90-day certificate
+    leaf = x509.load_pem_x509_certificates(cert.read_bytes())[0]
+    end = leaf.not_valid_after_utc
+    assert renew_at(str(cert), 0) == end - dt.timedelta(days=30)
+    assert renew_at(str(cert), 10) == end - dt.timedelta(days=10)
+    assert renew_at(str(cert), 400) == end - dt.timedelta(days=45)
+    assert renew_at(str(tmp_path / "missing.pem"), 0) is None

@@ -3,6 +3,8 @@ and (``[certs] mode = "acme"``) is its renewal healthy?"""
 
 from __future__ import annotations
 
+import os
+
 from kiosk.config import Config
 from kiosk.errors import CertError
 from kiosk.web.certs import cert_paths, device_hostname, load_roots, validate
@@ -61,4 +63,7 @@ def _renewal_row(config: Config) -> tuple[str, str, str, str]:
         )
     if not config.certs.acme_directory:
         return ("acme", "FAIL", "certs.mode is acme but no directory is set", "set [certs] acme_directory")
+    secret = config.certs.rfc2136_secret_file
+    if config.certs.dns == "rfc2136" and secret and os.path.exists(secret) and os.stat(secret).st_mode & 0o077:
+        return ("acme", "WARN", f"the TSIG secret {secret} is readable by others", f"chmod 600 {secret}")
     return ("acme", "OK", f"renews from {config.certs.acme_directory}; next renewal {info['next_renewal']}", "")

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 BACKOFF_S = 60.0
 MAX_BACKOFF_S = 6 * 3600.0
 OFFLINE_RECHECK_S = 60.0
+MIN_RECHECK_S = 60.0  # after a success, whatever the dates say
 
 
 @dataclass
@@ -119,7 +120,9 @@ def renew_at(cert_path: str, renew_before_days: float) -> dt.datetime | None:
         return None
     lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     before = dt.timedelta(days=renew_before_days) if renew_before_days > 0 else lifetime / 3
-    return leaf.not_valid_after_utc - before
+    # never more than half the lifetime: a window as long as the certificate would make
+    # every fresh certificate due at once, and the kiosk would hammer the CA
+    return leaf.not_valid_after_utc - min(before, lifetime / 2)
 
 
 class Renewer:
@@ -243,7 +246,7 @@ class Renewer:
             return self.offline_recheck_s
         when = renew_at(cert_paths(self.config)[0], self.config.certs.renew_before_days)
         if when is not None:
-            check = min(check, max(1.0, when.timestamp() - now))
+            check = min(check, max(MIN_RECHECK_S, when.timestamp() - now))
         return check
 
     async def until_valid(self) -> None:
