@@ -198,6 +198,8 @@ class Renewer:
             is_due, why = self.due(now)
             if not (force or is_due):
                 return Outcome("not-due", why)
+            if not is_due:
+                why = "forced (" + why + ")"
             if respect_backoff and now < state.next_attempt:
                 return Outcome("waiting", f"backing off after a failure until {_when(state.next_attempt)}")
             if not self.online(self.config.certs.acme_directory):
@@ -301,8 +303,8 @@ class Renewer:
             "issuer": report.issuer,
             "names": report.names,
             "serial": serial,
-            "not_after": report.not_after.isoformat() if report.not_after else "",
-            "next_renewal": (when.isoformat() if when else "now"),
+            "not_after": f"{report.not_after:%Y-%m-%d %H:%M} UTC" if report.not_after else "",
+            "next_renewal": f"{when:%Y-%m-%d %H:%M} UTC" if when else "now",
             "next_attempt": _when(state.next_attempt) if state.next_attempt > self.clock() else "",
             "last_success": _when(state.last_success) if state.last_success else "",
             "failures": state.failures,
