@@ -193,7 +193,7 @@ def _old_pair(cfg) -> bytes:
 
 def test_wrong_tsig_secret_keeps_the_old_certificate(tmp_path, servers):
     bad = tmp_path / "wrong.secret"
-    bad.write_text(base64.b64encode(b"not the key's secret, same length.")[:44].decode())
+    bad.write_text(base64.b64encode(b"x" * 32).decode())  # well-formed, but not the key's secret
     cfg = rfc2136_config(tmp_path, servers, secret_file=bad)
     before = _old_pair(cfg)
     outcome = Renewer(cfg).renew()
@@ -330,6 +330,36 @@ async def test_renewal_while_serving_swaps_the_certificate_without_restart(tmp_p
         assert seen[-1] != old_serial, "the renewed certificate was never served"
         assert seen[-1] == serial(cfg) and handle.certs.reloads == 1
         assert handle.renewer.attempts == 1
+    finally:
+        await handle.stop()
+        rt.close()
+
+
+async def test_a_failed_renewal_while_serving_keeps_the_old_certificate_and_raises_a_fault(
+    tmp_path, servers
+):
+    from kiosk import events as ev
+    from kiosk import runtime
+    from kiosk.web.server import start_web
+
+    bad = tmp_path / "wrong.secret"
+    bad.write_text(base64.b64encode(b"x" * 32).decode())
+    cfg = rfc2136_config(tmp_path, servers, secret_file=bad)
+    cert, key = cert_paths(cfg)
+    old_ca = sup.near_expiry_pair(Path(cert), Path(key), HOST)
+    old_serial = serial(cfg)
+    rt = runtime.build(cfg, with_llm=False)
+    faults: list[ev.Fault] = []
+    rt.assistant.subscribe(lambda e: faults.append(e) if isinstance(e, ev.Fault) else None)
+    handle = await start_web(rt, poll_s=0.2)
+    try:
+        deadline = time.monotonic() + 30
+        while not faults and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert [(f.area, f.code) for f in faults] == [("certs", "certs.dns-tsig")]
+        assert faults[0].fix
+        assert (await peer_cert(handle.port, client_context(old_ca.cert))).serial_number == old_serial
+        assert handle.renewer.attempts == 1  # and the next try waits out the backoff
     finally:
         await handle.stop()
         rt.close()
