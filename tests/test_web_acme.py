@@ -254,6 +254,30 @@ def test_offline_means_no_attempt_and_one_log_line(tmp_path, servers, caplog):
     assert [r[1] for r in doctor_checks(cfg)][1] == "OK"
 
 
+async def test_shutdown_ends_an_attempt_in_flight_and_cleans_up(tmp_path, servers):
+    """A record that never shows: stopping the renewer ends the propagation wait at once."""
+    cfg = hook_config(tmp_path, servers)
+    cfg.certs.auth_hook = f"echo auth $CERTBOT_DOMAIN >> {tmp_path / 'hook-calls.log'}"  # publishes nothing
+    cfg.certs.propagation_timeout_s = 60.0
+    _old_pair(cfg)
+    renewer = Renewer(cfg, online=lambda _url: True)
+    renewer.start()
+    task = renewer._task
+    deadline = time.monotonic() + 20
+    while calls(tmp_path) == [] and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await renewer.stop()
+    assert task is not None and task.done()
+    for _ in range(100):  # the worker thread notices within one poll interval
+        if calls(tmp_path) == [f"auth {HOST}", f"cleanup {HOST}"]:
+            break
+        await asyncio.sleep(0.05)
+    assert calls(tmp_path) == [f"auth {HOST}", f"cleanup {HOST}"]
+    assert time.monotonic() - started < 5
+    assert State.load(renewer.state_path).failures == 0  # a shutdown is not the CA's failure
+
+
 async def test_rate_limit_retry_after_is_respected(tmp_path, servers):
     """A CA answering rateLimited with Retry-After: even --force waits that long."""
     hits = []

@@ -24,6 +24,7 @@ import datetime as dt
 import email.utils
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,8 +221,16 @@ class Issued:
     bad_nonces: int = 0
 
 
-def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S) -> Issued:
-    """One order, start to finish (blocking); CertError on any failure, records cleaned up."""
+def _stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise CertError("certs.acme-stopped", "the kiosk is shutting down", "nothing: it retries at the next start")
+
+
+def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S, stop: threading.Event | None = None) -> Issued:
+    """One order, start to finish (blocking); CertError on any failure, records cleaned up.
+
+    ``stop`` (set at shutdown) ends the attempt at the next step, records still removed.
+    """
     c = config.certs
     if not c.acme_directory:
         raise CertError(
@@ -265,10 +274,16 @@ def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S) -> Issued:
                 pub.publish(record)
                 answers.append((challb, response))
             for record in published:
+                _stopped(stop)
                 if not dns01.wait_visible(
-                    pub.check_server(), pub.check_name(record), record.validation, c.propagation_timeout_s
+                    pub.check_server(),
+                    pub.check_name(record),
+                    record.validation,
+                    c.propagation_timeout_s,
+                    sleep=stop.wait if stop is not None else time.sleep,
                 ):
                     log.info("no authoritative server to check %s on; asking the CA anyway", record.name)
+            _stopped(stop)
             for challb, response in answers:
                 acme.answer_challenge(challb, response)
             deadline = dt.datetime.now() + dt.timedelta(seconds=deadline_s)  # the library's naive clock

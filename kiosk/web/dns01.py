@@ -336,7 +336,8 @@ def wait_visible(
     """Poll the authoritative ``server`` until ``name`` has the TXT ``value``.
 
     Returns False when there is no server to ask (the CA is asked anyway); raises
-    CertError when the record does not show within the bound.
+    CertError when the record does not show within the bound. ``sleep`` may return early
+    (a stop event's ``wait``): the caller checks why.
     """
     if server is None:
         return False
@@ -357,4 +358,5 @@ def wait_visible(
                 "check that the update or auth hook writes to the zone served there, or raise "
                 "[certs] propagation_timeout_s",
             )
-        sleep(interval_s)
+        if sleep(interval_s):  # an Event.wait that was set: stop polling
+            return True

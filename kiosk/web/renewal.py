@@ -30,6 +30,7 @@ import json
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ class Renewer:
         self.attempts = 0
         self._said_offline = False
         self._task: asyncio.Task | None = None
+        self._stop = threading.Event()  # shutdown: the attempt in a worker thread ends early
 
     # --- one attempt ----------------------------------------------------------------
 
@@ -211,9 +213,11 @@ class Renewer:
             self.attempts += 1
             state.last_attempt = now
             try:
-                issued = acme.issue(self.config)
+                issued = acme.issue(self.config, stop=self._stop)
                 report = acme.install(self.config, issued)
             except CertError as e:
+                if self._stop.is_set():
+                    return Outcome("busy", "stopped by shutdown")  # not the CA's fault: no backoff
                 self._failed(state, e)
                 return Outcome("failed", e.message, error=e)
             state.failures, state.next_attempt, state.last_error = 0, 0.0, None
@@ -279,6 +283,7 @@ class Renewer:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="cert-renewal")
 
     async def stop(self) -> None:
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
