@@ -298,7 +298,7 @@ async def test_rate_limit_retry_after_is_respected(tmp_path, servers):
     ctx.load_cert_chain(tmp_path / "l.pem", tmp_path / "l.key")
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     (tmp_path / "limited-ca.pem").write_bytes(devca.cert_pem(ca.cert))
     try:
         cfg = hook_config(tmp_path, servers)

@@ -259,7 +259,7 @@ def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S, stop: threading.
         try:
             answers = []
             pending = [a for a in order.authorizations if a.body.status != messages.STATUS_VALID]
-            for n, authzr in enumerate(pending):
+            for i, authzr in enumerate(pending):
                 challb = _dns01(authzr)
                 domain = authzr.body.identifier.value
                 response, validation = challb.chall.response_and_validation(jwk)
@@ -267,8 +267,8 @@ def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S, stop: threading.
                     domain=domain,
                     name=challb.chall.validation_domain_name(domain),
                     validation=validation,
-                    all_domains=",".join(n.removeprefix("*.") for n in names),
-                    remaining=len(pending) - n - 1,
+                    all_domains=",".join(name.removeprefix("*.") for name in names),
+                    remaining=len(pending) - i - 1,
                 )
                 published.append(record)  # cleaned up even if publishing fails half-way
                 pub.publish(record)
