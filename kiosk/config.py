@@ -135,6 +135,8 @@ class CertsConfig:
     acme_directory: str = opt("", "ACME directory URL of the CA (Let's Encrypt, step-ca, ...).")
     acme_email: str = opt("", "Contact e-mail for the ACME account (empty: none).")
     acme_ca_bundle: str = opt("", "PEM bundle trusted for the ACME server's own HTTPS (empty: the system's).")
+    acme_eab_kid: str = opt("", "External account binding key id, for CAs that require one (ZeroSSL, Google, step-ca).")
+    acme_eab_hmac_file: str = opt("", "File holding the external account binding HMAC key (base64url, mode 0600).")
     roots: str = opt("", "Extra trusted roots (PEM) for the chain check, e.g. a private CA's (empty: the system's).")
     dns: str = opt("rfc2136", "How the DNS-01 TXT record is set: rfc2136 (dynamic update with TSIG) or hook.")
     rfc2136_server: str = opt("", "DNS server (name or address) that takes the dynamic updates.")

@@ -183,7 +183,7 @@ class Pebble:
 
 
 @contextlib.contextmanager
-def pebble(tmp: Path, dns_port: int, **env: str) -> Iterator[Pebble]:
+def pebble(tmp: Path, dns_port: int, eab: dict[str, str] | None = None, **env: str) -> Iterator[Pebble]:
     tmp.mkdir(parents=True, exist_ok=True)
     ca = devca.make_ca("pebble API test CA")
     leaf = devca.issue_leaf(ca, ["localhost"])
@@ -204,6 +204,8 @@ def pebble(tmp: Path, dns_port: int, **env: str) -> Iterator[Pebble]:
             "certificateValidityPeriod": 90 * 86400,
         }
     }
+    if eab:
+        config["pebble"].update(externalAccountBindingRequired=True, externalAccountMACKeys=eab)
     (tmp / "pebble.json").write_text(json.dumps(config))
     environ = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", **env}
     if "PEBBLE_VA_SLEEPTIME" in env:

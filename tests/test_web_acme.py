@@ -155,6 +155,19 @@ def test_wildcard_where_the_fleet_accepts_the_shared_key(tmp_path, servers):
     assert calls(tmp_path) == ["auth fleet.test", "cleanup fleet.test"]  # as certbot names it
 
 
+def test_a_ca_requiring_external_account_binding(tmp_path, servers):
+    hmac_key = base64.urlsafe_b64encode(b"k" * 48).decode().rstrip("=")
+    with sup.pebble(tmp_path / "eab", servers["cts"].dns_port, eab={"kiosk-fleet": hmac_key}) as ca:
+        cfg = hook_config(tmp_path, servers, pebble=ca)
+        outcome = Renewer(cfg).renew()
+        assert outcome.result == "failed" and outcome.error.code == "certs.acme-eab-required"
+        assert "acme_eab_kid" in outcome.error.fix
+        (tmp_path / "eab.key").write_text(hmac_key + "\n")
+        cfg.certs.acme_eab_kid, cfg.certs.acme_eab_hmac_file = "kiosk-fleet", str(tmp_path / "eab.key")
+        outcome = Renewer(cfg).renew(respect_backoff=False)
+        assert outcome.result == "renewed", outcome.error
+
+
 def test_rfc2136_issuance_with_tsig_and_cleanup(tmp_path, servers):
     cfg = rfc2136_config(tmp_path, servers)
     outcome = Renewer(cfg).renew()

@@ -245,7 +245,9 @@ def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S, stop: threading.
         directory = client.ClientV2.get_directory(c.acme_directory, net)
         acme = client.ClientV2(directory, net)
         registration = messages.NewRegistration.from_data(
-            email=c.acme_email or None, terms_of_service_agreed=True
+            email=c.acme_email or None,
+            terms_of_service_agreed=True,
+            external_account_binding=_eab(config, jwk, directory),
         )
         try:
             acme.new_account(registration)
@@ -295,6 +297,29 @@ def issue(config: Config, deadline_s: float = ORDER_DEADLINE_S, stop: threading.
                 except CertError as e:  # never hide the first failure behind a cleanup one
                     log.warning("could not remove the challenge record %s: %s", record.name, e)
     return Issued(key_pem(cert_key), done.fullchain_pem.encode(), net.bad_nonces)
+
+
+def _eab(config: Config, jwk: jose.JWK, directory: messages.Directory) -> dict | None:
+    """The external account binding some CAs require, from ``acme_eab_kid`` and its HMAC file."""
+    c = config.certs
+    required = bool(getattr(directory.meta, "external_account_required", False))
+    if not c.acme_eab_kid:
+        if required:
+            raise CertError(
+                "certs.acme-eab-required",
+                f"the CA at {c.acme_directory} requires an external account binding",
+                "set [certs] acme_eab_kid and acme_eab_hmac_file to the key id and HMAC key the CA gave you",
+            )
+        return None
+    try:
+        hmac_key = Path(c.acme_eab_hmac_file).read_text().strip()
+    except OSError as e:
+        raise CertError(
+            "certs.acme-eab-key",
+            f"cannot read the EAB HMAC key {c.acme_eab_hmac_file!r}: {e.strerror}",
+            "set [certs] acme_eab_hmac_file to a file holding the CA's HMAC key (mode 0600)",
+        ) from e
+    return messages.ExternalAccountBinding.from_data(jwk.public_key(), c.acme_eab_kid, hmac_key, directory)
 
 
 def _dns01(authzr: messages.AuthorizationResource) -> messages.ChallengeBody:
