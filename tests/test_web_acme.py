@@ -505,3 +505,15 @@ def test_renewal_window_is_a_third_of_the_lifetime_and_never_more_than_half(tmp_
     assert renew_at(str(cert), 10) == end - dt.timedelta(days=10)
     assert renew_at(str(cert), 400) == end - dt.timedelta(days=45)
     assert renew_at(str(tmp_path / "missing.pem"), 0) is None
+
+
+async def test_a_broken_config_is_a_fault_on_the_backoff_clock_not_a_tight_loop(tmp_path):
+    cfg = config_mod.from_mapping(
+        {"data": {"dir": str(tmp_path)}, "certs": {"mode": "acme", "roots": str(tmp_path / "missing.pem")}}
+    )
+    faults = []
+    renewer = Renewer(cfg, on_fault=faults.append, backoff_s=0.5, online=lambda _url: True)
+    renewer.start()
+    await asyncio.sleep(1.2)
+    await renewer.stop()
+    assert 2 <= len(faults) <= 3 and {f.code for f in faults} == {"certs.roots-unreadable"}

@@ -215,9 +215,16 @@ class Renewer:
             try:
                 issued = acme.issue(self.config, stop=self._stop)
                 report = acme.install(self.config, issued)
-            except CertError as e:
+            except Exception as e:  # whatever broke, the next try waits out the backoff
                 if self._stop.is_set():
                     return Outcome("busy", "stopped by shutdown")  # not the CA's fault: no backoff
+                if not isinstance(e, CertError):
+                    log.exception("unexpected failure while renewing the certificate")
+                    e = CertError(
+                        "certs.acme-unexpected",
+                        f"the renewal failed unexpectedly: {type(e).__name__}: {e}",
+                        "report this bug; the kiosk retries with backoff meanwhile",
+                    )
                 self._failed(state, e)
                 return Outcome("failed", e.message, error=e)
             state.failures, state.next_attempt, state.last_error = 0, 0.0, None
@@ -229,7 +236,7 @@ class Renewer:
     def _failed(self, state: State, e: CertError) -> None:
         now = self.clock()
         state.failures += 1
-        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (state.failures - 1))
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(state.failures - 1, 40))
         delay *= random.uniform(1.0, 1.1)
         retry_after = e.retry_after_s if isinstance(e, acme.AcmeError) else None
         if retry_after:
@@ -247,7 +254,8 @@ class Renewer:
         check = self.config.certs.check_hours * 3600
         if outcome.result in ("failed", "waiting"):
             state = State.load(self.state_path)
-            return max(1.0, max(state.next_attempt, state.rate_limited_until) - now)
+            floor = self.backoff_s if outcome.result == "failed" else 1.0  # never a tight loop
+            return max(floor, max(state.next_attempt, state.rate_limited_until) - now)
         if outcome.result in ("offline", "busy"):
             return self.offline_recheck_s
         when = renew_at(cert_paths(self.config)[0], self.config.certs.renew_before_days)
@@ -270,6 +278,8 @@ class Renewer:
         while True:
             try:
                 outcome = await asyncio.to_thread(self.renew)
+            except CertError as e:  # e.g. an unreadable [certs] roots file: say so, retry later
+                outcome = Outcome("failed", e.message, error=e)
             except Exception as e:  # the task must outlive any surprise in one attempt
                 log.exception("certificate renewal crashed")
                 outcome = Outcome("failed", str(e))
