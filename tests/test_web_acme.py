@@ -517,3 +517,25 @@ async def test_a_broken_config_is_a_fault_on_the_backoff_clock_not_a_tight_loop(
     await asyncio.sleep(1.2)
     await renewer.stop()
     assert 2 <= len(faults) <= 3 and {f.code for f in faults} == {"certs.roots-unreadable"}
+
+
+async def test_kiosk_app_starts_its_web_ui_once_the_first_certificate_is_issued(tmp_path, servers):
+    """The Textual app waits for its first certificate in a worker, then serves it."""
+    from kiosk import runtime
+    from kiosk.ui.app import KioskApp
+
+    cfg = rfc2136_config(tmp_path, servers)
+    cfg.web.enabled = True
+    rt = runtime.build(cfg, with_llm=False)
+    app = KioskApp(cfg, rt.assistant)
+    app.runtime = rt
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            deadline = time.monotonic() + 60
+            while app.web is None and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert app.web is not None, "the web UI never started"
+            trusting = ssl.create_default_context(cadata=servers["pebble_bind"].root_pem().decode())
+            assert (await peer_cert(app.web.port, trusting)).serial_number == serial(cfg)
+    finally:
+        rt.close()
