@@ -226,7 +226,9 @@ class Telemetry:
         """Conversation -> end-of-speech time, awaiting the first answer token."""
         self._awaiting: set[str] = set()
         self._throttle = host.Throttling()
-        self._cert = host.CertExpiry(config.web.cert)
+        from kiosk.web.certs import cert_paths  # cryptography only: no web-face libraries
+
+        self._cert = host.CertExpiry(cert_paths(config)[0])  # also the ACME-renewed one
         res = resource(config)
         self.logs = LogBuffer()
         self.logger_provider = LoggerProvider(resource=res)
