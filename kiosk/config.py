@@ -129,6 +129,25 @@ class WebConfig:
 
 
 @dataclass
+class TelemetryConfig:
+    enabled: bool = opt(True, "Collect health and usage metrics (never any visitor's words) into the outbox.")
+    endpoint: str = opt(
+        "", "OTLP/HTTP collector base URL, e.g. https://otel.example:4318 (empty: no network, outbox only)."
+    )
+    token_file: str = opt("", "File holding a bearer token sent as 'Authorization: Bearer ...' (empty: none).")
+    ca_bundle: str = opt("", "PEM CA bundle that verifies the collector (empty: the system trust store).")
+    client_cert: str = opt("", "Client certificate (PEM) for mTLS to the collector (empty: none).")
+    client_key: str = opt("", "Private key (PEM) of the client certificate.")
+    interval_s: float = opt(60.0, "Seconds per export interval: one batch is written to the outbox each time.")
+    timeout_s: float = opt(10.0, "Seconds one send may take before it counts as failed and is retried.")
+    compression: str = opt("gzip", "Request body compression: gzip or none.")
+    max_outbox_mb: float = opt(20.0, "Largest outbox size; the oldest batches are dropped (and counted) beyond it.")
+    max_age_days: float = opt(14.0, "Batches older than this are dropped (and counted) unsent.")
+    fleet: str = opt("", "Fleet label sent as the resource attribute kiosk.fleet.")
+    site: str = opt("", "Site label sent as the resource attribute kiosk.site.")
+
+
+@dataclass
 class CertsConfig:
     mode: str = opt("files", "files: [web] cert/key are copied onto the device; acme: the kiosk gets and renews them.")
     name: str = opt("device", "Name to request: device (<device_id>.<fleet_domain>) or wildcard (*.<fleet_domain>).")
@@ -163,6 +182,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     certs: CertsConfig = field(default_factory=CertsConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
@@ -301,6 +321,7 @@ def _check_ranges(cfg: Config) -> None:
     _check_between("speech.volume", cfg.speech.volume, 0.0, 1.0)
     _check_between("speech.wake_sensitivity", cfg.speech.wake_sensitivity, 0.0, 1.0)
     _check_between("web.port", cfg.web.port, 0, 65535)
+    _check_telemetry(cfg)
     _check_between("certs.rfc2136_port", cfg.certs.rfc2136_port, 1, 65535)
     _check_between("certs.propagation_timeout_s", cfg.certs.propagation_timeout_s, 0.0, 3600.0)
     _check_between("certs.renew_before_days", cfg.certs.renew_before_days, 0.0, 3650.0)
@@ -344,6 +365,26 @@ def _check_ranges(cfg: Config) -> None:
             "config.range",
             "knowledge thresholds must satisfy 0 <= refuse_threshold <= instant_threshold <= 1",
             "fix knowledge.refuse_threshold / knowledge.instant_threshold",
+        )
+
+
+def _check_telemetry(cfg: Config) -> None:
+    t = cfg.telemetry
+    _check_between("telemetry.interval_s", t.interval_s, 0.05, 86400.0)
+    _check_between("telemetry.timeout_s", t.timeout_s, 0.05, 600.0)
+    _check_between("telemetry.max_outbox_mb", t.max_outbox_mb, 0.01, 100_000.0)
+    _check_between("telemetry.max_age_days", t.max_age_days, 0.0001, 3650.0)
+    if t.compression not in ("gzip", "none"):
+        raise ConfigError(
+            "config.range",
+            f"telemetry.compression must be gzip or none, got {t.compression!r}",
+            'set telemetry.compression = "gzip" (or "none" for a receiver without gzip)',
+        )
+    if t.endpoint and not t.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(
+            "config.range",
+            f"telemetry.endpoint must start with http:// or https://, got {t.endpoint!r}",
+            'set telemetry.endpoint = "https://collector.example:4318"',
         )
 
 

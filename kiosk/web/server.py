@@ -516,6 +516,9 @@ async def start_web(runtime, poll_s: float = POLL_S, renewer: Any = None) -> Web
         cert_path, key_path, hostname, on_fault=report_fault, poll_s=poll_s, roots=load_roots(config.certs.roots)
     )
     app = create_app(assistant, config, certs)
+    telemetry = getattr(runtime, "sinks", {}).get("telemetry")
+    if telemetry is not None:  # open web connections, read at each telemetry interval
+        telemetry.watch_web(lambda: len(app[STATE].sockets))
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, keepalive_timeout=15.0)
     await runner.setup()
     site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, config.web.max_connections)
