@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-AREAS = ("store", "speech", "web")
+AREAS = ("store", "speech", "web", "telemetry")
 
 
 @dataclass(frozen=True)

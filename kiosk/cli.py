@@ -142,6 +142,10 @@ BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
         _RUNS,
         (("--clients",), {"type": int, "default": 50, "help": "simultaneous web clients"}),
     ]),
+    "telemetry": ("kiosk.telemetry.bench", "bench_telemetry", "turn cost with telemetry on vs off; outbox drain", [
+        _RUNS,
+        (("--endpoint",), {"metavar": "URL", "help": "drain to this OTLP/HTTP collector instead of oteltap"}),
+    ]),
 }  # fmt: skip
 
 

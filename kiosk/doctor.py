@@ -122,7 +122,9 @@ def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]
         return [Check.from_error(name, e)]
     except Exception as e:
         return [Check.fail(name, f"check crashed: {e}", "report this bug")]
-    return [result] if isinstance(result, Check) else list(result)
+    # An area may still return plain (name, status, detail, fix) rows: each becomes a Check.
+    rows = [result] if isinstance(result, Check) else list(result)
+    return [row if isinstance(row, Check) else Check(*row) for row in rows]
 
 
 def run_checks(cfg: Config) -> list[Check]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["kiosk.assistant", "kiosk.runtime", "kiosk.cli", "kiosk.events", "kiosk.config", "kiosk.store.sink"]
+CORE = [
+    "kiosk.assistant", "kiosk.runtime", "kiosk.cli", "kiosk.events", "kiosk.config", "kiosk.store.sink",
+    "kiosk.telemetry.sink", "kiosk.telemetry.metrics", "kiosk.telemetry.otlp", "kiosk.telemetry.cli",
+]  # fmt: skip
 
 
 def test_core_imports_no_face_libraries():
@@ -36,7 +39,7 @@ LAYERS = {
     1: ("kiosk.knowledge", "kiosk.llm"),
     2: ("kiosk.assistant",),
     3: ("kiosk.runtime", "kiosk.cli", "kiosk.__main__", "kiosk.doctor", "kiosk.bench", "kiosk.ui", "kiosk.web",
-        "kiosk.speech", "kiosk.store"),
+        "kiosk.speech", "kiosk.store", "kiosk.telemetry"),
 }  # fmt: skip
 LAYER_NAMES = {0: "core", 1: "knowledge/llm", 2: "assistant", 3: "faces/wiring"}
 
