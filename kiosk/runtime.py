@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kiosk.assistant import Assistant
 from kiosk.config import Config
-from kiosk.errors import KioskError, KnowledgeError
+from kiosk.errors import KioskError, KnowledgeError, LLMError
 from kiosk.knowledge.retrieve import Knowledge
 from kiosk.llm.backend import LLMBackend
 
@@ -103,6 +103,10 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
         except KioskError as e:
             warnings.append(e)
             log.warning("LLM unavailable, answering from the knowledge only: %s", e)
+        except (ValueError, OverflowError, RuntimeError, MemoryError) as e:  # llama.cpp refusing a setting
+            err = LLMError("llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings")
+            warnings.append(err)
+            log.warning("LLM unavailable, answering from the knowledge only: %s", err)
     assistant = Assistant(config, knowledge, llm)
     assistant.llm_error = warnings[0] if warnings else None
     runtime = Runtime(config, assistant, warnings)
