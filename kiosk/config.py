@@ -22,7 +22,6 @@ from typing import Any
 from kiosk import paths
 from kiosk.errors import ConfigError
 
-
 MAX_STRING = 4096
 """Longest string any key may hold: paths, names and greetings fit; a pasted file does not."""
 MAX_ITEMS = 32
@@ -92,7 +91,9 @@ class SessionConfig:
     idle_reset_s: float = opt(
         45.0, "Seconds without input before the screen and the context are wiped.", 1.0, 86400.0
     )
-    max_question_chars: int = opt(500, "Longest question accepted; longer input is refused with a message.", 1, 10000)
+    max_question_chars: int = opt(
+        500, "Longest question accepted; longer input is refused with a message.", 1, 10000
+    )
     max_turns: int = opt(50, "Turns kept per conversation; the oldest are dropped first.", 1, 1000)
 
 
@@ -150,7 +151,10 @@ class WebConfig:
         16, "Most simultaneous connections from one client address (an IPv6 /64 counts as one).", 1, 256
     )
     max_connections_total: int = opt(
-        256, "Most simultaneous connections from all clients together (each costs memory and a file).", 1, 1000
+        256,
+        "Most simultaneous connections from all clients together (each costs memory and a file).",
+        1,
+        1000,
     )
     max_websockets: int = opt(4, "Most open websockets (page tabs) from one client address.", 1, 64)
     max_sessions: int = opt(
@@ -158,8 +162,10 @@ class WebConfig:
     )
     sessions_per_client: int = opt(8, "Most remembered web visitors from one client address.", 1, 256)
     idle_timeout_s: float = opt(
-        10.0, "Seconds a connection may sit idle, or take to send its headers or body, before it is closed.",
-        1.0, 300.0,
+        10.0,
+        "Seconds a connection may sit idle, or take to send its headers or body, before it is closed.",
+        1.0,
+        300.0,
     )
 
 

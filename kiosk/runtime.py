@@ -104,7 +104,9 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
             warnings.append(e)
             log.warning("LLM unavailable, answering from the knowledge only: %s", e)
         except (ValueError, OverflowError, RuntimeError, MemoryError) as e:  # llama.cpp refusing a setting
-            err = LLMError("llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings")
+            err = LLMError(
+                "llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings"
+            )
             warnings.append(err)
             log.warning("LLM unavailable, answering from the knowledge only: %s", err)
     assistant = Assistant(config, knowledge, llm)
