@@ -353,7 +353,6 @@ def _check_ranges(cfg: Config) -> None:
         )
     for small, big in (
         ("max_connections", "max_connections_total"),
-        ("max_websockets", "max_connections"),
         ("sessions_per_client", "max_sessions"),
     ):
         if getattr(cfg.web, small) > getattr(cfg.web, big):
