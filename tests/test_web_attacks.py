@@ -124,7 +124,7 @@ async def test_websocket_flood_from_one_address_leaves_others_served():
 async def _slowloris_one(s, stop: asyncio.Event, closed_after: list[float]) -> None:
     try:
         reader, writer = await _tls(s)
-    except (OSError, ssl.SSLError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, ssl.SSLError):
         return
     start = time.monotonic()
     try:
