@@ -203,11 +203,15 @@ async def api_ask(request: web.Request) -> web.StreamResponse:
     async def send(obj: dict[str, Any]) -> None:
         await resp.write((json.dumps(obj, ensure_ascii=False) + "\n").encode())
 
+    if session is not None:
+        session.asking += 1  # never evicted while this answer runs
     try:
         await run_question(state, conv, question, send)
     finally:
         if session is None:
             state.assistant.reset(conv, "request-done")  # a one-off script question leaves nothing
+        else:
+            session.asking -= 1
     await resp.write_eof()
     return resp
 
