@@ -193,7 +193,7 @@ async def test_a_reset_while_answering_cancels_and_forgets(llm_cfg, knowledge, f
 
 
 async def test_the_budget_ends_a_stalled_prompt_with_the_fact(tmp_path, knowledge, fake):
-    cfg = make_config(tmp_path, knowledge={"instant_threshold": 1.0}, llm={"budget_s": 0.2})
+    cfg = make_config(tmp_path, knowledge={"instant_threshold": 1.0}, llm={"budget_s": 0.5})
     fake.stall = 1
     a = Assistant(cfg, knowledge, fake)
     rec = Recorder(a)
