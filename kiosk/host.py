@@ -1,91 +1,180 @@
-"""What the host says about itself: temperature, throttling, CPU frequency, memory.
+"""Host readings: what the machine says about itself, never a guess.
 
-Read from the places a Raspberry Pi 5 (and most Linux machines) expose them:
-``/sys/class/thermal/thermal_zone*/temp``, ``vcgencmd get_throttled`` (Raspberry Pi
-firmware), ``/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq`` (else the
-``cpu MHz`` lines of /proc/cpuinfo), /proc/self/status and /proc/meminfo. A value the
-host does not expose is ``None``: absent, never invented, so a report on a VM without
-thermal zones shows "not available" rather than a made-up 0 degrees.
+One module for telemetry's gauges, the soak's per-minute figures (kiosk bench soak) and
+the maintenance health screen, read from where a Raspberry Pi 5 (and most Linux
+machines) expose them: thermal zones, ``vcgencmd get_throttled`` (Raspberry Pi firmware),
+cpufreq, /proc.
+
+Each reader returns nothing when the source is absent (a laptop has no ``vcgencmd``; a
+container may have no thermal zone), so a gauge that cannot be read is *missing* from
+the batch rather than reported as zero: a fleet dashboard then shows "no data", not a
+cool and unthrottled Pi that does not exist.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import shutil
 import subprocess
-import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-THERMAL = Path("/sys/class/thermal")
-CPUS = Path("/sys/devices/system/cpu")
-
-# Bits of `vcgencmd get_throttled` (Raspberry Pi firmware documentation).
+THERMAL_DIR = Path("/sys/class/thermal")
 THROTTLE_BITS = {
-    0: "under-voltage",
-    1: "arm-frequency-capped",
-    2: "throttled",
-    3: "soft-temperature-limit",
-    16: "under-voltage-occurred",
-    17: "arm-frequency-capped-occurred",
-    18: "throttled-occurred",
-    19: "soft-temperature-limit-occurred",
+    0: ("under-voltage", "now"),
+    1: ("arm-frequency-capped", "now"),
+    2: ("throttled", "now"),
+    3: ("soft-temperature-limit", "now"),
+    16: ("under-voltage", "since-boot"),
+    17: ("arm-frequency-capped", "since-boot"),
+    18: ("throttled", "since-boot"),
+    19: ("soft-temperature-limit", "since-boot"),
 }
+"""The Raspberry Pi firmware's ``get_throttled`` bit meanings (documented by Raspberry Pi)."""
 
 
-@dataclass(frozen=True)
-class HostSample:
-    t: float
-    """time.monotonic() of the sample."""
-    temp_c: float | None
-    """Hottest CPU thermal zone, degrees Celsius."""
-    throttled: int | None
-    """The raw `vcgencmd get_throttled` bit field."""
-    throttle_flags: tuple[str, ...] | None
-    freq_mhz: float | None
-    """Mean current CPU frequency over all cores, MHz."""
-    rss_mb: float | None
-    """Resident memory of this process, MiB."""
-    mem_available_mb: float | None
-    load1: float | None
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["throttle_flags"] = list(self.throttle_flags) if self.throttle_flags is not None else None
-        return d
-
-
-def cpu_temp_c(root: Path = THERMAL) -> float | None:
-    temps = []
-    for zone in sorted(root.glob("thermal_zone*")):
+def cpu_temperatures(root: Path | None = None) -> Iterator[tuple[str, float]]:
+    """(zone type, degrees Celsius) for every readable thermal zone."""
+    for zone in sorted((root or THERMAL_DIR).glob("thermal_zone*")):
         try:
-            kind = (zone / "type").read_text().strip().lower()
-            value = int((zone / "temp").read_text().strip()) / 1000.0
+            milli = int((zone / "temp").read_text().strip())
+            kind = (zone / "type").read_text().strip() or zone.name
         except (OSError, ValueError):
             continue
-        if "cpu" in kind or "soc" in kind or "x86_pkg" in kind or kind.startswith("acpi"):
-            temps.append(value)
+        yield kind, milli / 1000.0
+
+
+def parse_throttled(text: str) -> dict[tuple[str, str], int] | None:
+    """``throttled=0x50005`` -> {(condition, when): 0|1}; None if it is not that output."""
+    m = re.search(r"throttled=(0x[0-9a-fA-F]+|\d+)", text)
+    if not m:
+        return None
+    value = int(m.group(1), 0)
+    return {name: (value >> bit) & 1 for bit, name in THROTTLE_BITS.items()}
+
+
+class Throttling:
+    """``vcgencmd get_throttled`` where the firmware tool exists (looked up once)."""
+
+    def __init__(self, command: str | None = None) -> None:
+        self.command = command if command is not None else shutil.which("vcgencmd")
+
+    def read(self) -> dict[tuple[str, str], int] | None:
+        if not self.command:
+            return None
+        try:
+            out = subprocess.run([self.command, "get_throttled"], capture_output=True, text=True,
+                                 timeout=2.0, check=False)  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return parse_throttled(out.stdout) if out.returncode == 0 else None
+
+
+def memory() -> dict[str, int] | None:
+    """Bytes: total and available (the kernel's estimate of what can be had without swapping)."""
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name] = int(parts[0]) * 1024
+    if "MemTotal" not in fields or "MemAvailable" not in fields:
+        return None
+    return {"total": fields["MemTotal"], "available": fields["MemAvailable"]}
+
+
+def uptime_s() -> float | None:
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+def disk_free(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+@dataclass
+class _CertCache:
+    key: tuple[str, float] | None = None
+    not_after: dt.datetime | None = None
+
+
+class CertExpiry:
+    """Days until the web certificate expires, re-read only when the file changes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._cache = _CertCache()
+
+    def days_left(self, now: dt.datetime | None = None) -> float | None:
+        if not self.path:
+            return None
+        try:
+            key = (self.path, os.stat(self.path).st_mtime)
+        except OSError:
+            return None
+        if key != self._cache.key:
+            from cryptography import x509
+
+            try:
+                certs = x509.load_pem_x509_certificates(Path(self.path).read_bytes())
+            except (OSError, ValueError):
+                self._cache = _CertCache(key, None)
+                return None
+            self._cache = _CertCache(key, certs[0].not_valid_after_utc if certs else None)
+        if self._cache.not_after is None:
+            return None
+        now = now or dt.datetime.now(dt.UTC)
+        return (self._cache.not_after - now).total_seconds() / 86400.0
+
+
+# --- the soak's per-minute sample -------------------------------------------------------
+
+CPUS = Path("/sys/devices/system/cpu")
+
+
+def cpu_temp_c(root: Path | None = None) -> float | None:
+    """The hottest CPU/SoC thermal zone, degrees Celsius (None: the host has none)."""
+    temps = [c for kind, c in cpu_temperatures(root)
+             if any(k in kind.lower() for k in ("cpu", "soc", "x86_pkg", "acpi"))]
     return round(max(temps), 1) if temps else None
 
 
-def throttled(vcgencmd: str | None = None) -> int | None:
-    exe = vcgencmd or shutil.which("vcgencmd")
-    if not exe:
+def throttled_bits(command: str | None = None) -> int | None:
+    """The raw ``get_throttled`` bit field (None without the firmware tool)."""
+    flags = Throttling(command).read()
+    if flags is None:
         return None
-    try:
-        out = subprocess.run([exe, "get_throttled"], capture_output=True, text=True, timeout=2).stdout
-        return int(out.strip().split("=", 1)[1], 16)
-    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
-        return None
+    return sum(1 << bit for bit, name in THROTTLE_BITS.items() if flags.get(name))
 
 
 def throttle_flags(bits: int | None) -> tuple[str, ...] | None:
     if bits is None:
         return None
-    return tuple(name for bit, name in THROTTLE_BITS.items() if bits & (1 << bit))
+    return tuple(f"{cond}-occurred" if when == "since-boot" else cond
+                 for bit, (cond, when) in THROTTLE_BITS.items() if bits & (1 << bit))
 
 
 def cpu_freq_mhz(cpus: Path = CPUS, cpuinfo: Path = Path("/proc/cpuinfo")) -> float | None:
+    """Mean current frequency over all cores (cpufreq, else /proc/cpuinfo's "cpu MHz")."""
     freqs = []
     for f in cpus.glob("cpu[0-9]*/cpufreq/scaling_cur_freq"):
         try:
@@ -101,35 +190,42 @@ def cpu_freq_mhz(cpus: Path = CPUS, cpuinfo: Path = Path("/proc/cpuinfo")) -> fl
     return round(sum(freqs) / len(freqs), 1) if freqs else None
 
 
-def _kib_field(path: Path, name: str) -> float | None:
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process, MiB."""
     try:
-        for line in path.read_text().splitlines():
-            if line.startswith(name + ":"):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024.0, 1)
     except (OSError, ValueError, IndexError):
         return None
     return None
 
 
-def rss_mb(pid: int | str = "self") -> float | None:
-    return _kib_field(Path(f"/proc/{pid}/status"), "VmRSS")
+@dataclass(frozen=True)
+class HostSample:
+    t: float
+    """time.monotonic() of the sample."""
+    temp_c: float | None
+    throttled: int | None
+    freq_mhz: float | None
+    rss_mb: float | None
+    mem_available_mb: float | None
+    load1: float | None
 
 
 def sample() -> HostSample:
-    bits = throttled()
-    try:
-        load1: float | None = round(os.getloadavg()[0], 2)
-    except OSError:
-        load1 = None
+    import time
+
+    mem = memory()
+    load = load_average()
     return HostSample(
         t=time.monotonic(),
         temp_c=cpu_temp_c(),
-        throttled=bits,
-        throttle_flags=throttle_flags(bits),
+        throttled=throttled_bits(),
         freq_mhz=cpu_freq_mhz(),
         rss_mb=rss_mb(),
-        mem_available_mb=_kib_field(Path("/proc/meminfo"), "MemAvailable"),
-        load1=load1,
+        mem_available_mb=round(mem["available"] / 2**20, 1) if mem else None,
+        load1=round(load[0], 2) if load else None,
     )
 
 
@@ -150,11 +246,12 @@ def describe() -> dict:
                 break
     except OSError:
         pass
+    mem = memory()
     return {
         "machine": model or os.uname().machine,
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "memory_mb": _kib_field(Path("/proc/meminfo"), "MemTotal"),
+        "memory_mb": round(mem["total"] / 2**20, 1) if mem else None,
         "kernel": os.uname().release,
         "hostname": os.uname().nodename,
     }

@@ -101,11 +101,11 @@ def test_throttling_is_decoded_from_vcgencmd(tmp_path: Path) -> None:
     fake = tmp_path / "vcgencmd"
     fake.write_text("#!/bin/sh\necho throttled=0x50005\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    bits = host.throttled(str(fake))
+    bits = host.throttled_bits(str(fake))
     assert bits == 0x50005
     assert host.throttle_flags(bits) == ("under-voltage", "throttled", "under-voltage-occurred",
                                          "throttled-occurred")
-    assert host.throttled(str(tmp_path / "missing")) is None
+    assert host.throttled_bits(str(tmp_path / "missing")) is None
 
 
 def test_percentiles_are_ordered_and_within_the_data() -> None:

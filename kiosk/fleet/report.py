@@ -305,7 +305,7 @@ def write_report(out_dir: Path | str, inputs_path: str | None = None, slo: Any =
 
 
 def bench_report(args: Any, config: Any) -> dict[str, Any]:
-    target = getattr(args, "target", None) or getattr(args, "out", None)
+    target = getattr(args, "target", None)
     if not target:
         raise KioskError("bench.no-dir", "`kiosk bench report` needs the soak's folder",
                          "kiosk bench report DIR (the --out of the soak)")

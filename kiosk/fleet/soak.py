@@ -46,6 +46,7 @@ from kiosk.config import Config
 from kiosk.errors import ConfigError
 from kiosk.fleet.slo import slo_verdicts, verdict_words
 from kiosk.llm.backend import GenerationRequest
+from kiosk.measure import percentile
 
 FIRST_TOKENS = 64
 MODES = ("instant", "llm", "refusal")
@@ -55,14 +56,10 @@ HOST_SAMPLE_S = 5.0
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50/p95/p99 by statistics.quantiles (inclusive method: stays within the data)."""
+    """p50/p95/p99 (kiosk.measure's one definition); None where there is nothing to measure."""
     if not values:
         return {"p50": None, "p95": None, "p99": None}
-    if len(values) == 1:
-        v = round(values[0], 2)
-        return {"p50": v, "p95": v, "p99": v}
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": round(q[49], 2), "p95": round(q[94], 2), "p99": round(q[98], 2)}
+    return {f"p{q}": round(percentile(values, q), 2) for q in (50, 95, 99)}
 
 
 def parse_mix(text: str | None) -> dict[str, float]:
