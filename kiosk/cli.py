@@ -19,7 +19,7 @@ from kiosk import config as config_mod
 from kiosk import events as ev
 from kiosk.errors import KioskError
 
-AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli")
+AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli", "kiosk.maint.cli")
 BENCHES = {
     "llm": "kiosk.bench",
     "answers": "kiosk.bench",

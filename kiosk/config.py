@@ -129,6 +129,17 @@ class WebConfig:
 
 
 @dataclass
+class MaintConfig:
+    key: str = opt("ctrl+f12", "Key chord that opens the maintenance PIN pad (technicians only).")
+    idle_s: float = opt(300.0, "Seconds without input before maintenance mode (screen or web) is left.")
+    web: bool = opt(True, "Offer maintenance over HTTPS under /maint when the web UI runs.")
+    pin_file: str = opt(
+        "", "File holding the PIN's argon2id hash (empty: /etc/kiosk/maint-pin); `kiosk maint set-pin`."
+    )
+    pin_hash: str = opt("", "The PIN's argon2id hash, for provisioning; used when pin_file does not exist.")
+
+
+@dataclass
 class Config:
     venue: VenueConfig = field(default_factory=VenueConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
@@ -138,6 +149,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    maint: MaintConfig = field(default_factory=MaintConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
     """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""
@@ -292,6 +304,7 @@ def _check_ranges(cfg: Config) -> None:
         "session.max_question_chars": cfg.session.max_question_chars,
         "knowledge.top_k": cfg.knowledge.top_k,
         "log.retention_days": cfg.log.retention_days,
+        "maint.idle_s": cfg.maint.idle_s,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -61,3 +61,9 @@ class WebError(KioskError):
 
 class CertError(KioskError):
     area = "certs"
+
+
+class MaintError(KioskError):
+    """Maintenance mode: the PIN, the lockout, settings written from maintenance."""
+
+    area = "maint"

@@ -270,6 +270,7 @@ def export(
             "fault": row["fault"],
             "redactions": json.loads(row["redactions"] or "{}"),
             "sources": content.get("sources", []),
+            **({"audit": content["audit"]} if "audit" in content else {}),
         }
 
 
@@ -286,7 +287,8 @@ def stats(store: LogStore) -> dict:
     }
     per_day = dict(db.execute("SELECT period, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall())
     avg = db.execute(
-        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records WHERE outcome != 'cancelled'"
+        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records"
+        " WHERE outcome != 'cancelled' AND mode != 'audit'"
     ).fetchone()
     redactions: Counter[str] = Counter()
     for (raw,) in db.execute("SELECT redactions FROM records WHERE redactions != '{}'"):
