@@ -72,10 +72,24 @@ class PinGate:
         return stored, None if stored else pin_mod.no_pin_error(self.config)
 
     def attempt(self, pin: str, where: str, client: str = "") -> Attempt:
-        """Check one PIN (blocking: argon2 takes tens of milliseconds)."""
+        """Check one PIN (blocking: argon2 takes a fraction of a second) and emit its audit event."""
+        result = self._checked(pin, where, client)
+        self._emit_attempt(result, where, client)
+        return result
+
+    async def attempt_async(self, pin: str, where: str, client: str = "") -> Attempt:
+        """The same from the event loop: the check in a thread, the event on the loop."""
+        result = await asyncio.to_thread(self._checked, pin, where, client)
+        self._emit_attempt(result, where, client)
+        return result
+
+    def _checked(self, pin: str, where: str, client: str) -> Attempt:
         with self._lock:
             result = self._attempt(pin, where)
-        self.lockout.record(where, client, result.outcome)
+            self.lockout.record(where, client, result.outcome)
+        return result
+
+    def _emit_attempt(self, result: Attempt, where: str, client: str) -> None:
         if self.emit is not None:
             self.emit(
                 ev.MaintAttempt(
@@ -83,10 +97,6 @@ class PinGate:
                     failures=result.failures, retry_after_s=round(result.retry_after_s, 3),
                 )
             )  # fmt: skip
-        return result
-
-    async def attempt_async(self, pin: str, where: str, client: str = "") -> Attempt:
-        return await asyncio.to_thread(self.attempt, pin, where, client)
 
     def _attempt(self, pin: str, where: str) -> Attempt:
         stored, error = self.pin_status()

@@ -47,11 +47,17 @@ def current(config: Config) -> dict[str, Any]:
 
 
 def config_file(config: Config) -> Path:
-    """The file to write: the one the kiosk started from, else the system config."""
+    """The file to write: the one the kiosk started from; with none, where it would look first."""
+    if config.source == "built-in defaults":
+        return paths.SYSTEM_CONFIG if os.geteuid() == 0 else paths.user_config_path()
     source = Path(config.source)
-    if config.source not in ("built-in defaults", "test", "<mapping>") and source.suffix == ".toml":
-        return source
-    return paths.SYSTEM_CONFIG
+    if source.suffix != ".toml":
+        raise MaintError(
+            "maint.no-config-file",
+            f"this kiosk's settings did not come from a file ({config.source}), so there is none to change",
+            "start the kiosk with --config FILE",
+        )
+    return source
 
 
 def prev_file(path: Path) -> Path:
