@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from kiosk.errors import MaintError
 from kiosk.maint import pin as pin_mod
 from kiosk.maint.lockout import Lockout, LockState
 
+RECENT_FAULTS = 10
 MAX_INPUT = 64
 """Longer input is a wrong PIN without being hashed."""
 
@@ -52,6 +54,12 @@ class PinGate:
         self.now = now
         self.lockout = Lockout(config.data_dir / "maint.db", clock=clock)
         self._lock = threading.Lock()
+        self.faults: deque[ev.Fault] = deque(maxlen=RECENT_FAULTS)
+        """The last faults of this run (codes and fixes; never a visitor's words)."""
+
+    def watch(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Fault):
+            self.faults.append(event)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -127,5 +135,6 @@ def gate_for(config: Config, assistant) -> PinGate:
     gate = _GATES.get(assistant)
     if gate is None:
         gate = PinGate(config, emit=assistant.emit, now=assistant.now)
+        assistant.subscribe(gate.watch)
         _GATES[assistant] = gate
     return gate
