@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from log_support import keypair
+from maint_support import PIN, Clock
 
 from kiosk import config as config_mod
 from kiosk import events as ev
@@ -20,17 +21,9 @@ from kiosk.store import audit, sealed
 from kiosk.store.log import LogStore
 from kiosk.store.sink import LogSink
 
-PIN = "482915"
 
-
-class WallClock:
-    """The lockout's wall clock, moved by the test instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+def WallClock() -> Clock:
+    return Clock(1_800_000_000.0)
 
 
 def maint_config(tmp_path, **maint) -> config_mod.Config:

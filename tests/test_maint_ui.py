@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from core_support import wait_for
+from maint_support import PIN, Clock
 from textual.css.query import NoMatches
 from textual.widgets import Button, Input, Static
 
@@ -23,16 +25,7 @@ from kiosk.ui.app import KioskApp
 from kiosk.ui.maint import MaintScreen, PinScreen
 from kiosk.ui.screens import AttractScreen, ConversationScreen
 
-PIN = "482915"
 CHORD = "ctrl+f12"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def write_config(tmp_path: Path, **sections: dict) -> config_mod.Config:
@@ -72,15 +65,6 @@ def cfg(tmp_path) -> config_mod.Config:
     c = write_config(tmp_path)
     pin_mod.write_pin_file(pin_mod.pin_file(c), pin_mod.hash_pin(PIN))
     return c
-
-
-async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not predicate():
-        await pilot.pause(0.05)
-        waited += 0.05
-        if waited > timeout:
-            raise AssertionError("condition not reached")
 
 
 def text_of(app: KioskApp, selector: str) -> str:

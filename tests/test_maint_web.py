@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from maint_support import PIN, Clock
 
 from kiosk import config as config_mod
 from kiosk import runtime
@@ -21,16 +22,6 @@ from kiosk.web.bench import LoopbackResolver
 from kiosk.web.maint import COOKIE, CSRF_HEADER, MAINT
 from kiosk.web.server import start_web
 from tests.web_support import HOST, client_context, shared_pki
-
-PIN = "482915"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
