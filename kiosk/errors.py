@@ -63,6 +63,10 @@ class CertError(KioskError):
     area = "certs"
 
 
+class TelemetryError(KioskError):
+    area = "telemetry"
+
+
 class MaintError(KioskError):
     """Maintenance mode: the PIN, the lockout, settings written from maintenance."""
 

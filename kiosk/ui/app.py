@@ -79,7 +79,10 @@ class KioskApp(App):
         if self.config.maint.key:  # the technician's chord: not in the footer, never shown to visitors
             self.bind(self.config.maint.key, "maintenance", show=False)
         if self.runtime is not None and self.config.web.enabled:
-            await self._start_web()
+            if self.config.certs.mode == "acme":  # its first certificate may wait for the network
+                self.run_worker(self._start_web(), group="web", exit_on_error=False)
+            else:
+                await self._start_web()
         if self.runtime is not None and self.config.speech.enabled:
             self._start_voice()
 
