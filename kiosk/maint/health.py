@@ -13,24 +13,14 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config
+from kiosk.telemetry import host
 
-THROTTLE_BITS = {
-    0: "under-voltage now",
-    1: "ARM frequency capped now",
-    2: "throttled now",
-    3: "soft temperature limit now",
-    16: "under-voltage has occurred",
-    17: "frequency capping has occurred",
-    18: "throttling has occurred",
-    19: "soft temperature limit has occurred",
-}
 STARTED = time.monotonic()
 
 
@@ -42,15 +32,8 @@ class Fact:
     fix: str = ""
 
 
-def cpu_temperature(root: Path = Path("/sys/class/thermal")) -> Fact:
-    temps = []
-    for zone in sorted(root.glob("thermal_zone*")):
-        try:
-            temps.append(
-                (int((zone / "temp").read_text().strip()) / 1000.0, (zone / "type").read_text().strip())
-            )
-        except (OSError, ValueError):
-            continue
+def cpu_temperature(root: Path | None = None) -> Fact:
+    temps = [(value, kind) for kind, value in host.cpu_temperatures(root)]
     if not temps:
         return Fact("CPU temperature", "OK", "not available on this machine (no thermal zone)")
     value, kind = max(temps)
@@ -59,41 +42,23 @@ def cpu_temperature(root: Path = Path("/sys/class/thermal")) -> Fact:
     return Fact("CPU temperature", status, f"{value:.1f} °C ({kind})", fix)
 
 
-def throttling() -> Fact:
-    tool = shutil.which("vcgencmd")
-    if tool is None:
+def throttling(reader: host.Throttling | None = None) -> Fact:
+    flags = (reader or host.Throttling()).read()
+    if flags is None:
         return Fact("throttling", "OK", "not a Raspberry Pi here (no vcgencmd): nothing to read")
-    try:
-        out = subprocess.run([tool, "get_throttled"], capture_output=True, text=True, timeout=5).stdout
-        value = int(out.strip().split("=")[1], 16)
-    except (OSError, subprocess.SubprocessError, IndexError, ValueError) as e:
-        return Fact("throttling", "WARN", f"vcgencmd get_throttled failed: {e}", "update the Pi firmware")
-    if not value:
-        return Fact("throttling", "OK", "never throttled since boot (0x0)")
-    flags = [text for bit, text in THROTTLE_BITS.items() if value & (1 << bit)]
-    return Fact(
-        "throttling",
-        "WARN",
-        f"{hex(value)}: {', '.join(flags)}",
-        "use the official 27 W power supply; check cooling",
-    )
+    on = [f"{cond} {when}" for (cond, when), bit in flags.items() if bit]
+    if not on:
+        return Fact("throttling", "OK", "never throttled since boot")
+    return Fact("throttling", "WARN", ", ".join(on), "use the official 27 W power supply; check cooling")
 
 
-def memory(meminfo: Path = Path("/proc/meminfo")) -> Fact:
-    try:
-        info = {
-            k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in meminfo.read_text().splitlines())
-        }
-    except (OSError, ValueError):
+def memory() -> Fact:
+    mem = host.memory()
+    if mem is None:
         return Fact("memory", "WARN", "cannot read /proc/meminfo", "")
-    total, free = info.get("MemTotal", 0) / 1024, info.get("MemAvailable", 0) / 1024
-    status = "WARN" if total and free / total < 0.1 else "OK"
-    return Fact(
-        "memory",
-        status,
-        f"{free:,.0f} MiB available of {total:,.0f} MiB",
-        "close other programs" if status != "OK" else "",
-    )
+    total, free = mem["total"] / 2**20, mem["available"] / 2**20
+    status = "WARN" if free / total < 0.1 else "OK"
+    return Fact("memory", status, f"{free:,.0f} MiB available of {total:,.0f} MiB", "close other programs" if status != "OK" else "")
 
 
 def disk(path: Path) -> Fact:
@@ -108,13 +73,10 @@ def disk(path: Path) -> Fact:
     )  # fmt: skip
 
 
-def uptime(proc: Path = Path("/proc/uptime")) -> Fact:
-    try:
-        system = float(proc.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        system = -1.0
+def uptime() -> Fact:
+    system = host.uptime_s()
     kiosk = time.monotonic() - STARTED
-    return Fact("uptime", "OK", f"system {_duration(system)}, kiosk process {_duration(kiosk)}")
+    return Fact("uptime", "OK", f"system {_duration(system if system is not None else -1.0)}, kiosk process {_duration(kiosk)}")
 
 
 def _duration(seconds: float) -> str:
