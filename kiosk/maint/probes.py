@@ -178,9 +178,9 @@ def reload_knowledge(assistant: Any, config: Config) -> str:
     from kiosk.runtime import open_knowledge
 
     new = open_knowledge(config)
-    old, assistant.knowledge = assistant.knowledge, new
-    if old is not None and old is not new:
-        old.index.close()
+    # The old index is not closed here: a web visitor's answer may still be reading it in
+    # a worker thread; it closes when the last reference goes.
+    assistant.knowledge = new
     return f"{len(new.entries)} entries from {config.knowledge.path}"
 
 
