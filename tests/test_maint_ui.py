@@ -239,6 +239,9 @@ async def test_screens_show_real_values_from_real_parts(tmp_path, knowledge, llm
         screen.query_one("#maint-tabs").active = "tab-net"
         await wait_for(pilot, lambda: "web UI" in text_of(app, "#net-text"), timeout=30)
         assert "telemetry" in text_of(app, "#net-text")
+        await press(pilot, app, "#net-flush")
+        await wait_for(pilot, lambda: "outbox:" in text_of(app, "#net-text"), timeout=120)
+        assert "no [telemetry] endpoint configured" in text_of(app, "#net-text")
         # settings: one live, one after a restart, written to the real file
         screen.query_one("#maint-tabs").active = "tab-settings"
         await pilot.pause(0.1)

@@ -191,18 +191,29 @@ class BenchResult:
     seconds: float = 0.0
 
 
+def kiosk_command(config_file: str | None, *args: str, timeout_s: float) -> subprocess.CompletedProcess:
+    """Run ``kiosk ARGS`` (same config, same code) in its own low-priority process."""
+    cmd = [sys.executable, "-m", "kiosk", *(["--config", config_file] if config_file else []), *args]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout_s, preexec_fn=lambda: os.nice(10),
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )  # fmt: skip
+
+
+def telemetry_flush(config_file: str | None, timeout_s: float = 60.0) -> str:
+    """``kiosk telemetry flush``: send the outbox now; its own words on what happened."""
+    try:
+        out = kiosk_command(config_file, "telemetry", "flush", timeout_s=timeout_s)
+    except subprocess.TimeoutExpired:
+        return f"telemetry flush took longer than {timeout_s:.0f} s"
+    return (out.stdout + out.stderr).strip() or f"telemetry flush exited {out.returncode}"
+
+
 def bench_answers(config_file: str | None, timeout_s: float = 1800.0) -> BenchResult:
     """``kiosk bench answers --json`` in its own low-priority process (the kiosk keeps serving)."""
-    cmd = [sys.executable, "-m", "kiosk"]
-    if config_file:
-        cmd += ["--config", config_file]
-    cmd += ["bench", "answers", "--json"]
     t0 = time.monotonic()
     try:
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, preexec_fn=lambda: os.nice(10),
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-        )  # fmt: skip
+        out = kiosk_command(config_file, "bench", "answers", "--json", timeout_s=timeout_s)
     except subprocess.TimeoutExpired:
         return BenchResult(error=f"bench answers took longer than {timeout_s:.0f} s", seconds=timeout_s)
     result = BenchResult(seconds=time.monotonic() - t0)

@@ -208,7 +208,7 @@ class MaintScreen(_Idle):
                 yield self._buttons(("log-decrypt", "Show the last 20 records"))
                 yield Static("", id="log-records", classes="maint-text")
             with TabPane("Network", id="tab-net"), VerticalScroll():
-                yield self._buttons(("net-refresh", "Refresh"))
+                yield self._buttons(("net-refresh", "Refresh"), ("net-flush", "Flush telemetry now"))
                 yield Static("", id="net-text", classes="maint-text")
             with TabPane("Settings", id="tab-settings"), VerticalScroll():
                 for key, value in settings.current(self.app.config).items():
@@ -267,7 +267,7 @@ class MaintScreen(_Idle):
         handlers = {
             "health-refresh": self.refresh_health, "mic-start": self.mic_test, "speaker-play": self.speaker_test,
             "ask-go": self.ask_test, "log-refresh": self.log_summary, "log-decrypt": self.log_decrypt,
-            "net-refresh": self.refresh_network, "settings-save": self.save_settings,
+            "net-refresh": self.refresh_network, "net-flush": self.flush_telemetry, "settings-save": self.save_settings,
             "settings-restart": self.action_restart, "act-restart": self.action_restart,
             "act-reload": self.reload_knowledge, "act-bench": self.run_bench, "act-quit": self.action_quit_app,
             "act-leave": self.action_leave,
@@ -297,6 +297,18 @@ class MaintScreen(_Idle):
             self.show("net-text", await asyncio.to_thread(network_text, self.app))
 
         self._work(go(), keep_awake=False)
+
+    def _config_file(self) -> str | None:
+        source = self.app.config.source
+        return source if source.endswith(".toml") else None
+
+    def flush_telemetry(self) -> None:
+        async def go() -> None:
+            self.show("net-text", "Sending the telemetry outbox…")
+            said = await asyncio.to_thread(probes.telemetry_flush, self._config_file())
+            self.show("net-text", said + "\n\n" + await asyncio.to_thread(network_text, self.app))
+
+        self._work(go())
 
     # --- part tests -------------------------------------------------------------------
 
@@ -444,8 +456,7 @@ class MaintScreen(_Idle):
     def run_bench(self) -> None:
         async def go() -> None:
             self.show("act-text", "Running bench answers on the venue (minutes; the kiosk keeps serving)…")
-            source = self.app.config.source
-            r = await asyncio.to_thread(probes.bench_answers, source if source.endswith(".toml") else None)
+            r = await asyncio.to_thread(probes.bench_answers, self._config_file())
             if r.error:
                 self.show("act-text", f"bench answers failed: {r.error}")
                 return
