@@ -260,7 +260,8 @@ class Assistant:
 
     # --- the pipeline --------------------------------------------------------------
 
-    def _validate(self, conv: Conversation, text: str) -> str:
+    def validate(self, text: object) -> str:
+        """The question as it will be answered, or InputError: the one rule for every face."""
         if not isinstance(text, str):
             raise InputError("input.type", "the question must be text", "")
         limit = self.config.session.max_question_chars
@@ -277,7 +278,7 @@ class Assistant:
 
     async def _answer(self, conv: Conversation, raw: str) -> ev.Event | None:
         try:
-            text = self._validate(conv, raw)
+            text = self.validate(raw)
         except InputError as e:
             self.emit(
                 ev.Fault(

@@ -19,13 +19,21 @@ from kiosk import config as config_mod
 from kiosk import events as ev
 from kiosk.errors import KioskError
 
-AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli", "kiosk.telemetry.cli", "kiosk.maint.cli")
+AREAS = (
+    "kiosk.store.cli",
+    "kiosk.speech.cli",
+    "kiosk.web.cli",
+    "kiosk.knowledge.cli",
+    "kiosk.telemetry.cli",
+    "kiosk.maint.cli",
+)
 BENCHES = {
     "llm": "kiosk.bench",
     "answers": "kiosk.bench",
     "log": "kiosk.store.bench",
     "speech": "kiosk.speech.bench",
     "web": "kiosk.web.bench",
+    "knowledge": "kiosk.knowledge.bench",
     "telemetry": "kiosk.telemetry.bench",
 }
 

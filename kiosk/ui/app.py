@@ -251,12 +251,18 @@ def create_app(config: Config, assistant: Assistant, notice: str | None = None) 
     return KioskApp(config, assistant, notice=combined, how_to_ask=how)
 
 
-def staff_notice(config: Config, warnings: list) -> str | None:
-    """What staff must know at a glance: config keys left at their default, a missing model."""
+def staff_notice(config: Config, warnings: list, skipped: list | None = None) -> str | None:
+    """What staff must know at a glance: config keys left at their default, a missing model,
+    knowledge files that were skipped."""
     notices = [f"Staff notice: {p.message}, so its default is used ({p.fix})." for p in config.problems]
+    if skipped:
+        more = f" (and {len(skipped) - 1} more: run kiosk knowledge check)" if len(skipped) > 1 else ""
+        notices.append(f"Staff notice: {skipped[0].message}{more}.")
     if warnings:
         notices.append(
-            "Staff notice: " + "; ".join(w.message for w in warnings) + ". Answers come from the knowledge only."
+            "Staff notice: "
+            + "; ".join(w.message for w in warnings)
+            + ". Answers come from the knowledge only."
         )
     return " ".join(notices) or None
 
@@ -268,7 +274,7 @@ def run_app(config: Config) -> int:
     from kiosk.maint.settings import start_with_rollback
 
     config, rt, rolled_back = start_with_rollback(config, runtime.build)
-    notice = " ".join(n for n in (staff_notice(config, rt.warnings), rolled_back) if n)
+    notice = " ".join(n for n in (staff_notice(config, rt.warnings, rt.assistant.knowledge.skipped), rolled_back) if n)
     app = create_app(config, rt.assistant, notice or None)
     app.runtime = rt
     try:

@@ -127,7 +127,11 @@ async def _run(config: Config, clients: int, runs: int) -> dict:
     cfg.web.cert, cfg.web.key = str(files.cert), str(files.key)
     cfg.web.host, cfg.web.port = "127.0.0.1", 0
     cfg.web.rate_per_minute = max(cfg.web.rate_per_minute, 10 * clients)
-    cfg.web.max_connections = max(cfg.web.max_connections, clients + 8)
+    # every simulated phone connects from 127.0.0.1: the per-address limits must hold the crowd
+    w = cfg.web
+    w.max_connections = w.max_connections_total = max(w.max_connections_total, clients + 8)
+    w.max_websockets = max(w.max_websockets, clients + 4)
+    w.sessions_per_client = w.max_sessions = max(w.max_sessions, clients + 8)
     rt = runtime.build(cfg, with_llm=True)
     a = rt.assistant
     if a.llm is None:
