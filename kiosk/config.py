@@ -17,7 +17,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kiosk import paths
 from kiosk.errors import ConfigError
@@ -102,16 +102,24 @@ class DataConfig:
     dir: str = opt("", "Writable data folder (index, logs, outbox). Empty: ~/.local/share/kiosk.")
 
 
+WakeEngine = Literal["auto", "vosk", "pocketsphinx"]
+SttEngine = Literal["auto", "vosk", "whisper", "pocketsphinx"]
+TtsEngine = Literal["auto", "piper", "espeak-ng"]
+
+
 @dataclass
 class SpeechConfig:
+    """The voice chain. Its timing defaults are the ones speech/vad.py and the front end
+    use when built without a config (they read them from here: one source)."""
+
     enabled: bool = opt(True, "Listen and speak when audio devices exist (typed input always works).")
     wake_phrases: list[str] = opt(["hello kiosk"], "Wake phrases; any of them starts listening.")
-    wake_engine: str = opt("auto", "Wake-word engine: auto, vosk or pocketsphinx.")
+    wake_engine: WakeEngine = opt("auto", "Wake-word engine: auto, vosk or pocketsphinx.")
     wake_sensitivity: float = opt(0.5, "0..1; higher wakes more easily (and falsely).", 0.0, 1.0)
     refractory_s: float = opt(2.0, "Seconds after a wake during which another wake is ignored.", 0.0, 60.0)
-    stt_engine: str = opt("auto", "Speech-to-text engine: auto, vosk, whisper or pocketsphinx.")
+    stt_engine: SttEngine = opt("auto", "Speech-to-text engine: auto, vosk, whisper or pocketsphinx.")
     vosk_model: str = opt("", "Folder of a Vosk model (empty: the one from models/manifest.toml, if any).")
-    tts_engine: str = opt("auto", "Voice: auto, piper or espeak-ng.")
+    tts_engine: TtsEngine = opt("auto", "Voice: auto, piper or espeak-ng.")
     piper_voice: str = opt("", "Path to a Piper .onnx voice (empty: the installed default, if any).")
     volume: float = opt(1.0, "Speech volume 0..1.", 0.0, 1.0)
     mute: bool = opt(False, "Show answers without speaking them.")
@@ -302,6 +310,15 @@ def documented_keys() -> list[tuple[str, Any, str]]:
 
 def _check_type(key: str, hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(
+                "config.choice",
+                f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}",
+                f"set {key} to one of: {', '.join(map(str, choices))}",
+            )
+        return value
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):

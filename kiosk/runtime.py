@@ -33,11 +33,19 @@ class Runtime:
     sinks: dict = field(default_factory=dict)
 
     def close(self) -> None:
-        for close in reversed(self.closers):
+        """Run every shutdown step once, newest first (the log sink writes what is queued)."""
+        closers, self.closers = self.closers, []
+        for close in reversed(closers):
             try:
                 close()
             except Exception:
                 log.exception("shutdown step failed")
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def ensure_data_dir(config: Config) -> Path:

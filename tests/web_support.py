@@ -157,6 +157,7 @@ class SlowLLM:
 
     name = "scripted-slow"
     prompt_style = "completion"
+    executor = None  # the LLMBackend protocol: None runs it on the loop's default executor
 
     def __init__(self, words: int = 400, step_s: float = 0.05) -> None:
         self.words, self.step_s = words, step_s

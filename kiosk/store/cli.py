@@ -23,6 +23,8 @@ from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from kiosk.cli import ExitCode
+from kiosk.cli import report as report_error
 from kiosk.config import Config
 from kiosk.errors import KioskError, LogError
 from kiosk.store import audit, sealed
@@ -41,10 +43,7 @@ def _guarded(fn: Handler) -> Handler:
             err: KioskError = db_error(e, getattr(args, "db", None) or log_path(config), "read")
         except KioskError as e:
             err = e
-        print(f"error: {err.message}", file=sys.stderr)
-        if err.fix:
-            print(f"fix: {err.fix}", file=sys.stderr)
-        return 1
+        return report_error(err)
 
     return run
 
@@ -183,7 +182,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {p.message}", file=sys.stderr)
     print(f"exported {count} record(s)" + (f", {len(problems)} could not be opened" if problems else ""),
           file=sys.stderr)  # fmt: skip
-    return 1 if problems else 0
+    return ExitCode.FAILED if problems else ExitCode.OK
 
 
 def _records_only(rows: Iterator, problems: list[audit.ExportProblem]) -> Iterator[dict]:
@@ -279,7 +278,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         print(f"ok: {report.records} record(s) chained{opened}; {report.shredded} shredded{early}")
         return 0
     print(f"FAILED at record {report.first_bad}: {report.problem} [{report.code}]", file=sys.stderr)
-    return 1
+    return ExitCode.FAILED
 
 
 @_guarded

@@ -486,11 +486,7 @@ class WebHandle:
 
 def _fault_reporter(assistant: Assistant) -> Callable[[CertError], None]:
     def report(e: CertError) -> None:
-        assistant.emit(
-            ev.Fault(
-                conversation_id="", t=assistant.now(), code=e.code, message=e.message, area=e.area, fix=e.fix
-            )
-        )
+        assistant.emit(ev.Fault.from_error(e, "", assistant.now()))  # "": no visitor's conversation
 
     return report
 
