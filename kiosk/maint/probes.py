@@ -163,7 +163,7 @@ async def ask_test(assistant: Any, question: str) -> AskResult:
     try:
         closing = await assistant.ask(conv, question)
     finally:
-        assistant.reset(conv, "maint-test")
+        assistant.reset(conv, "request-done")
     if isinstance(closing, ev.AnswerDone):
         result.answer, result.outcome, result.engine = closing.text, closing.outcome, closing.engine
         result.ttft_ms, result.total_ms, result.tokens = closing.ttft_ms, closing.total_ms, closing.tokens
