@@ -272,6 +272,19 @@ class SloConfig:
 
 
 @dataclass
+class MaintConfig:
+    key: str = opt("ctrl+f12", "Key chord that opens the maintenance PIN pad (technicians only).")
+    idle_s: float = opt(
+        300.0, "Seconds without input before maintenance mode (screen or web) is left.", 10.0, 86400.0
+    )
+    web: bool = opt(True, "Offer maintenance over HTTPS under /maint when the web UI runs.")
+    pin_file: str = opt(
+        "", "File holding the PIN's argon2id hash (empty: /etc/kiosk/maint-pin); `kiosk maint set-pin`."
+    )
+    pin_hash: str = opt("", "The PIN's argon2id hash, for provisioning; used when pin_file does not exist.")
+
+
+@dataclass
 class Config:
     venue: VenueConfig = field(default_factory=VenueConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
@@ -284,6 +297,7 @@ class Config:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     certs: CertsConfig = field(default_factory=CertsConfig)
     slo: SloConfig = field(default_factory=SloConfig)
+    maint: MaintConfig = field(default_factory=MaintConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
     """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""
