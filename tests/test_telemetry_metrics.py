@@ -7,7 +7,7 @@ import stat
 from telemetry_support import attrs, decode, telemetry_config
 
 from kiosk import events as ev
-from kiosk.telemetry import host
+from kiosk import host
 from kiosk.telemetry.metrics import Telemetry
 from kiosk.telemetry.outbox import Outbox
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kiosk import host
 from kiosk.config import Config
 from kiosk.health import Check
-from kiosk.telemetry import host
 
 STARTED = time.monotonic()
 

@@ -49,10 +49,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from kiosk import __version__
+from kiosk import __version__, host
 from kiosk import events as ev
 from kiosk.config import Config
-from kiosk.telemetry import host
 from kiosk.telemetry.outbox import Outbox
 
 log = logging.getLogger(__name__)
