@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--runs", type=int, default=3, help="repetitions where the benchmark repeats")
     p.add_argument("--venue", help="answers: a venue folder with knowledge/, questions.toml and venue.toml")
+    p.add_argument("--llm", help="answers: model name from models/manifest.toml, or 'none' for no LLM")
+    p.add_argument("--baseline", help="answers: another checkout whose code runs the same set first")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list or install the models in models/manifest.toml")

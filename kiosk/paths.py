@@ -16,6 +16,8 @@ MODELS_DIR = REPO_ROOT / "models"
 MANIFEST_PATH = MODELS_DIR / "manifest.toml"
 DEMO_KNOWLEDGE_DIR = ASSETS_DIR / "knowledge" / "demo-library"
 PROMPTS_DIR = ASSETS_DIR / "prompts"
+BENCH_DIR = ASSETS_DIR / "bench"
+"""Question sets for `kiosk bench answers` and the tests (an installed kiosk never reads tests/)."""
 THEME_PATH = ASSETS_DIR / "kiosk.tcss"
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
