@@ -58,6 +58,7 @@ _COMPARISON = re.compile(
     r"|more \w+|less \w+)\s+than\b|\bcompared? (to|with)\b|\bversus\b|\bvs\.?\s",
     re.I,
 )
+_OPENER = re.compile(r"^\s*(and|but|also|what about|how about|then|what if)\b", re.I)
 _FOLLOW_UP = re.compile(
     r"^(and|but|also|what about|how about|and what about|then)\b|\b(it|its|they|them|their|that|this|"
     r"those|these|there|then|one|ones)\b",
@@ -147,7 +148,9 @@ def decide(
     if previous and _is_follow_up(question):
         joined = f"{previous} {question}"
         together = _judge(knowledge, joined, joined, k, cal, refuse, instant)
-        if together.confidence > alone.confidence:
+        # "and a return?" is about the bus just asked about, even if "return" alone
+        # matches another entry better: an explicit opener keeps the context.
+        if together.confidence > alone.confidence or (_OPENER.match(question) and together.action != "refuse"):
             return together
     return alone
 

@@ -127,6 +127,7 @@ class Vocabulary:
 
     def __init__(self, entry_texts: list[str], wordnet: WordNet | None = None) -> None:
         self.wn = wordnet if wordnet is not None else default_wordnet()
+        zipf("the")  # load wordfreq's table now, not on the first visitor's question
         self.entry_lemmas: list[set[str]] = []
         for text in entry_texts:
             self.entry_lemmas.append({self.lemma(w) for w in content_tokens(text)})
