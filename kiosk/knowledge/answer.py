@@ -48,7 +48,7 @@ _RESTRICTIVE = frozenset(
         "however",
     ]
 )
-MAX_CHARS = 240
+MAX_CHARS = 400
 """The answering sentence always; more of the entry only while the whole stays this short:
 read at a glance, heard in a few seconds."""
 
