@@ -183,9 +183,7 @@ def _judge(
 def training_sets() -> list[tuple[Path, Path, str]]:
     """(knowledge folder, question set, name): the demo venue and the older held-out venues.
     Venues added later (airport, theme park, ...) are kept OUT, so they stay a test."""
-    from kiosk.bench import QUESTIONS
-
-    out = [(paths.DEMO_KNOWLEDGE_DIR, QUESTIONS, "demo")]
+    out = [(paths.DEMO_KNOWLEDGE_DIR, paths.BENCH_DIR / "demo_questions.toml", "demo")]
     for name in TRAINING_VENUES:
         folder = paths.BENCH_DIR / "venues" / name
         out.append((folder / "knowledge", folder / "questions.toml", name))
@@ -199,7 +197,6 @@ def fit(out_path: Path = CALIBRATION_PATH) -> dict:
     """Fit the logistic model by Newton's method (L2-regularised) and write it out."""
     import tempfile
 
-    from kiosk.answer_bench import load_set
     from kiosk.knowledge.retrieve import Knowledge
 
     rows: list[np.ndarray] = []
@@ -207,14 +204,15 @@ def fit(out_path: Path = CALIBRATION_PATH) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for folder, qpath, name in training_sets():
             k = Knowledge.open(folder, Path(tmp) / f"{name}.db")
-            qs = load_set(qpath)
+            with qpath.open("rb") as f:
+                qs = tomllib.load(f)
             for item in qs["answerable"]:
                 for text in filter(None, (item["q"], item.get("heard"))):
                     hits = k.search(text, 3)
                     rows.append(features(k, text, hits))
                     full = hits[0].entry.full.lower()
                     labels.append(float(any(e.lower() in full for e in item["expect"])))
-            for item in qs["off_topic"]:
+            for item in qs.get("off_topic", []):
                 hits = k.search(item["q"], 3)
                 rows.append(features(k, item["q"], hits))
                 labels.append(0.0)
