@@ -27,6 +27,8 @@ from kiosk.bus import EventBus, Subscriber
 from kiosk.config import Config
 from kiosk.conversation import KIOSK_PRIORITY, OTHER_PRIORITY, Conversation, Turn
 from kiosk.errors import InputError, KioskError, LLMError
+from kiosk.knowledge.answer import compose
+from kiosk.knowledge.decide import decide
 from kiosk.knowledge.grounding import SentenceChecker, social_reply
 from kiosk.knowledge.retrieve import Hit, Knowledge
 from kiosk.llm.backend import LLMBackend
@@ -217,30 +219,29 @@ class _Run:
             self.start(AnswerMode.SOCIAL, (), 1.0)
             self.show_text(social)
             return
-        hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
-        best = hits[0].score if hits else 0.0
-        if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_subject(question):
+        # The knowledge decides (knowledge/decide.py); the LLM only phrases.
+        previous = self.conv.turns[-1].question if self.conv.turns else None
+        d = await asyncio.to_thread(
+            decide, self.a.knowledge, question, previous, cfg.knowledge.top_k,
+            cfg.knowledge.refuse_threshold, cfg.knowledge.instant_threshold,
+        )
+        hits, best = d.hits, d.confidence
+        if d.action == "refuse":
             self.start(AnswerMode.REFUSAL, (), best)
             self.show_text(self._refusal())
             return
         self.sources = tuple(h.entry.title for h in hits)
-        if best >= cfg.knowledge.instant_threshold or self.a.llm is None:
+        if d.action == "instant" or self.a.llm is None:
             self.start(AnswerMode.INSTANT, (hits[0].entry.title,), best)
             self.sources = (hits[0].entry.title,)
-            self.show_text(hits[0].entry.text)
+            self.show_text(compose(hits[0].entry.text, d.query, self.a.knowledge.vocab))
             return
         # Only entries about as good as the best one go to the model: tiny models blend
         # whatever they are given into one answer.
-        near = [h for h in hits if h.score >= best - NEAR_MARGIN]
+        near = [h for h in hits if h.score >= hits[0].score - NEAR_MARGIN]
         self.sources = tuple(h.entry.title for h in near)
         self.start(AnswerMode.LLM, self.sources, best)
         await self.phrase_with_llm(question, near)
-
-    def _query(self, question: str) -> str:
-        """A short follow-up ("and on Sundays?") is searched together with the last question."""
-        if self.conv.turns and len(question.split()) <= 5 and _FOLLOW_UP.search(question):
-            return f"{self.conv.turns[-1].question} {question}"
-        return question
 
     def _refusal(self) -> str:
         venue = self.a.config.venue
@@ -278,10 +279,10 @@ class _Run:
         final = checker.finish()
         if not self.shown:
             self.fallback = True
-            self.show_text(hits[0].entry.text)
+            self.show_text(compose(hits[0].entry.text, question, self.a.knowledge.vocab))
         elif final.missing_fact:
             self.fallback = True
-            self.show_text(" " + final.missing_fact)
+            self.show_text(" " + compose(final.missing_fact, question, self.a.knowledge.vocab))
 
     async def _consume(self, pieces, checker: SentenceChecker, cancel: threading.Event) -> None:
         """Show each sentence once it passes the fact check; stop at the first that fails."""
@@ -360,11 +361,6 @@ class _Run:
         conv.cancel_reason = CancelReason.USER
         self.a.emit(closing)
         return closing
-
-
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I
-)
 
 
 def _ms(t0: float, t1: float | None) -> float:

@@ -130,6 +130,8 @@ BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
     "llm": ("kiosk.bench", "bench_llm", "the kiosk's streaming path vs raw llama-cpp-python", [_RUNS]),
     "answers": ("kiosk.bench", "bench_answers", "answer quality on a question set", [
         (("--venue",), {"metavar": "DIR", "help": "a venue folder with knowledge/, questions.toml and venue.toml"}),
+        (("--llm",), {"metavar": "MODEL", "help": "model name from models/manifest.toml, or 'none' for no LLM"}),
+        (("--baseline",), {"metavar": "DIR", "help": "another checkout whose code runs the same set first"}),
     ]),
     "log": ("kiosk.store.bench", "bench", "sealed log appends vs plain sqlite-utils inserts", [
         (("--records",), {"type": int, "default": 2000, "help": "turns per round"}),

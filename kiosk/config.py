@@ -57,10 +57,15 @@ class KnowledgeConfig:
         str(paths.DEMO_KNOWLEDGE_DIR), "Folder of Markdown files; each '## ' heading is one entry."
     )
     instant_threshold: float = opt(
-        0.50, "Retrieval score at or above which the entry itself is the answer, without the LLM.", 0.0, 1.0
+        0.80, "Confidence (0-1, calibrated) at or above which the entry itself is the answer, without the LLM.",
+        0.0,
+        1.0,
     )
     refuse_threshold: float = opt(
-        0.30, "Retrieval score below which the question is refused as not covered by the knowledge.", 0.0, 1.0
+        0.50,
+        "Confidence (0-1, calibrated) below which the question is refused as not covered by the knowledge.",
+        0.0,
+        1.0,
     )
     top_k: int = opt(3, "How many entries go into the LLM prompt.", 1, 20)
     embeddings: bool = opt(

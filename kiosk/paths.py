@@ -50,4 +50,6 @@ MANIFEST_PATH = _located(
 MODELS_DIR = _located("KIOSK_MODELS_DIR", REPO_ROOT / "models", default_data_dir() / "models")
 DEMO_KNOWLEDGE_DIR = ASSETS_DIR / "knowledge" / "demo-library"
 PROMPTS_DIR = ASSETS_DIR / "prompts"
+BENCH_DIR = ASSETS_DIR / "bench"
+"""Question sets for `kiosk bench answers` and the tests (an installed kiosk never reads tests/)."""
 THEME_PATH = ASSETS_DIR / "kiosk.tcss"

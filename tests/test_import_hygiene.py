@@ -36,12 +36,12 @@ import kiosk  # noqa: E402
 
 LAYERS = {
     0: ("kiosk", "kiosk.errors", "kiosk.paths", "kiosk.vocab", "kiosk.config", "kiosk.events", "kiosk.bus",
-        "kiosk.threads", "kiosk.conversation", "kiosk.health", "kiosk.models", "kiosk.areas"),
+        "kiosk.threads", "kiosk.conversation", "kiosk.health", "kiosk.models", "kiosk.areas", "kiosk.text"),
     1: ("kiosk.knowledge", "kiosk.llm"),
     2: ("kiosk.assistant",),
     3: ("kiosk.runtime", "kiosk.cli", "kiosk.__main__", "kiosk.doctor", "kiosk.bench", "kiosk.ui", "kiosk.web",
         "kiosk.speech", "kiosk.store", "kiosk.telemetry", "kiosk.knowledge.cli", "kiosk.knowledge.bench",
-        "kiosk.fleet", "kiosk.maint"),
+        "kiosk.fleet", "kiosk.maint", "kiosk.answer_bench"),
 }  # fmt: skip
 LAYER_NAMES = {0: "core", 1: "knowledge/llm", 2: "assistant", 3: "faces/wiring"}
 

@@ -140,8 +140,10 @@ class KnowledgeIndex:
         return np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
 
     def match_ids(self, term: str) -> set[int]:
-        """Entries containing ``term`` (porter-stemmed); the term is quoted, never raw FTS syntax."""
-        quoted = '"' + term.replace('"', '""') + '"'
+        """Entries containing ``term`` (porter-stemmed); quoted by sqlite-utils, never raw FTS syntax."""
+        quoted = self.db.quote_fts(term)
+        if not quoted.strip('" '):
+            return set()
         sql = "select rowid from entries_fts where entries_fts match ?"
         return {row[0] for row in self.db.execute(sql, [quoted]).fetchall()}
 

@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from kiosk.errors import KnowledgeError
+from kiosk.knowledge.decide import load_calibration
 from kiosk.knowledge.files import FileLimits, read_folder
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
+from kiosk.knowledge.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class Knowledge:
             {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
         )
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
+        self.vocab = Vocabulary([e.full for e in self.entries])
+        self.calibration = load_calibration()
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
         self.skipped: list[KnowledgeError] = []
         """Knowledge files that were not read (files.read_folder), for the staff notice."""
@@ -163,6 +167,9 @@ class Knowledge:
         if not self.entries or not query.strip():
             return []
         query = expand(query)
+        extra = self.vocab.expansion(content_words(query))
+        if extra:  # the knowledge's own words for the visitor's: "canteen" also searches "cafe"
+            query = f"{query} ({' '.join(extra)})"
         lexical = self._lexical(query)
         if self.encoder is not None and self.vectors is not None:
             q = self.encoder.encode([query])[0]

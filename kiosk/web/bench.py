@@ -31,7 +31,7 @@ from kiosk.config import Config
 from kiosk.measure import percentile
 from kiosk.vocab import ResetReason
 
-QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
+QUESTIONS = paths.BENCH_DIR / "demo_questions.toml"
 
 
 class LoopbackResolver(AbstractResolver):
@@ -59,15 +59,15 @@ def _questions() -> tuple[list[str], list[str]]:
 
 
 def llm_path_questions(assistant, questions: list[str]) -> list[str]:
-    """Questions whose best retrieval score falls between refusal and an instant answer."""
+    """Questions the knowledge hands to the LLM (neither refused nor answered at once)."""
+    from kiosk.knowledge.decide import decide
+
     k = assistant.config.knowledge
-    out = []
-    for q in questions:
-        hits = assistant.knowledge.search(q, k.top_k)
-        best = hits[0].score if hits else 0.0
-        if k.refuse_threshold <= best < k.instant_threshold and not assistant.knowledge.unknown_subject(q):
-            out.append(q)
-    return out
+    return [
+        q
+        for q in questions
+        if decide(assistant.knowledge, q, None, k.top_k, k.refuse_threshold, k.instant_threshold).action == "llm"
+    ]
 
 
 def _pct(values: list[float], p: float) -> float:
