@@ -71,6 +71,9 @@ class LLMConfig:
 @dataclass
 class SessionConfig:
     idle_reset_s: float = opt(45.0, "Seconds without input before the screen and the context are wiped.")
+    idle_warning_s: float = opt(
+        10.0, "Seconds before the idle reset that 'Still there? Press any key' is shown (at most a third)."
+    )
     max_question_chars: int = opt(500, "Longest question accepted; longer input is refused with a message.")
     max_turns: int = opt(50, "Turns kept per conversation; the oldest are dropped first.")
 
@@ -275,6 +278,7 @@ def _check_ranges(cfg: Config) -> None:
     _check_between("speech.volume", cfg.speech.volume, 0.0, 1.0)
     _check_between("speech.wake_sensitivity", cfg.speech.wake_sensitivity, 0.0, 1.0)
     _check_between("web.port", cfg.web.port, 0, 65535)
+    _check_between("session.idle_warning_s", cfg.session.idle_warning_s, 0.0, 3600.0)
     for key in (
         "refractory_s",
         "speech_start_s",
