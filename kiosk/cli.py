@@ -26,6 +26,7 @@ BENCHES = {
     "log": "kiosk.store.bench",
     "speech": "kiosk.speech.bench",
     "web": "kiosk.web.bench",
+    "ui": "kiosk.ui.bench",
 }
 
 

@@ -26,9 +26,9 @@ STOPPED = {
 """The closing line under an answer that did not finish, by AnswerCancelled.reason."""
 
 WAITING = {
-    "looking": "Looking that up",
-    "answering": "Answering, checking each sentence against the venue's information",
-    "stopping": "Stopping",
+    "looking": "Looking that up…",
+    "answering": "Answering, checking each sentence against the venue's information…",
+    "stopping": "Stopping…",
 }
 """The state in words beside the waiting indicator."""
 

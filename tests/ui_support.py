@@ -62,12 +62,16 @@ class ScriptedLLM:
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[str]:
         self.requests.append(request)
         self.started.set()
-        for i, sentence in enumerate(self.sentences):
-            if i:
-                while not self.go_on.wait(0.02):
-                    if cancel.is_set():
-                        return
-            for piece in re.findall(r"\s*\S+", sentence):
+        pieces = [re.findall(r"\s*\S+", s) for s in self.sentences]
+        for i, sentence in enumerate(pieces):
+            for j, piece in enumerate(sentence):
+                # A sentence counts as finished once the next one has begun (that is how
+                # the checker tells "10:30am." from "10.30"), so the hold comes after
+                # the first word of the next sentence.
+                if i and j == 1:
+                    while not self.go_on.wait(0.02):
+                        if cancel.is_set():
+                            return
                 if cancel.is_set():
                     return
                 yield piece

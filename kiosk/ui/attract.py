@@ -16,8 +16,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Input, Static
 
+from kiosk import wording
 from kiosk.ui.screens import KioskScreen
-from kiosk.ui.widgets import BigTitle, IdleWarning, StaffMarker, question_input
+from kiosk.ui.widgets import BigTitle, IdleWarning, StaffMarker, Waiting, question_input
 
 EXAMPLES_SHOWN = 3
 ROTATE_S = 6.0
@@ -56,6 +57,7 @@ class AttractScreen(KioskScreen):
             yield Static(self._how_text(), id="how-to-ask")
             yield Static("", id="examples")
         yield IdleWarning(id="idle-warning")
+        yield Waiting(wording.WAITING["looking"], running=False, id="asking")
         yield Static("", id="hint")
         yield question_input()
         yield Footer()
@@ -109,6 +111,13 @@ class AttractScreen(KioskScreen):
         for example in shown:
             text.append(f"\n“{example}”")
         widget.update(text)
+
+    def submitted(self, text: str) -> None:
+        """The indicator starts here, in the Enter's own handler: building the conversation
+        screen for a first question takes longer than a visitor should wait to see it."""
+        waiting = self.find("#asking", Waiting)
+        if waiting is not None:
+            waiting.start()
 
     def set_staff_notices(self, count: int) -> None:
         self.staff_notices = count

@@ -41,6 +41,9 @@ STATUS = {
 }
 
 
+BUSY = ("looking", "listening", "thinking", "answering", "speaking")
+
+
 def _norm(text: str) -> str:
     return " ".join(text.split())
 
@@ -136,7 +139,7 @@ class ConversationScreen(KioskScreen):
         yield VerticalScroll(id="transcript")
         yield Static("", id="caption")
         yield IdleWarning(id="idle-warning")
-        yield Static(STATUS["ready"], id="status")
+        yield Waiting(STATUS["ready"], running=False, id="status")
         yield Static("", id="hint")
         yield question_input()
         yield Footer()
@@ -166,8 +169,20 @@ class ConversationScreen(KioskScreen):
     # what the app asks of the screen ------------------------------------------------------
 
     def set_status(self, key: str) -> None:
+        """The state in words; while the kiosk is working on something, animated."""
         self.status = key
-        self.query_one("#status", Static).update(STATUS[key])
+        line = self.find("#status", Waiting)
+        if line is None:
+            return
+        if key in BUSY:
+            line.start(STATUS[key])
+        else:
+            line.stop(STATUS[key])
+
+    def submitted(self, text: str) -> None:
+        # Animated in the Enter's own handler; the question's block follows from the app.
+        if not self.is_duplicate(text):
+            self.set_status("looking")
 
     def set_caption(self, text: str) -> None:
         self.query_one("#caption", Static).update(Text(text))

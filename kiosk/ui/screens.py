@@ -49,7 +49,11 @@ class KioskScreen(Screen):
             return
         self.show_hint("")
         event.input.value = ""
+        self.submitted(text)
         self.post_message(QuestionSubmitted(text))
+
+    def submitted(self, text: str) -> None:
+        """Hook: the question is on its way (before the app has seen it)."""
 
     def find(self, selector: str, kind: type[W]) -> W | None:
         """The widget, or None while the screen is being built or torn down (a reset or

@@ -8,6 +8,7 @@ on every reset.
 from __future__ import annotations
 
 import functools
+import time
 
 from rich.text import Text
 from textual.geometry import Size
@@ -132,44 +133,76 @@ class BigTitle(Widget):
 
 # --- waiting --------------------------------------------------------------------------------
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-SPIN_S = 0.1
+# Three full-size dots with a bright one walking to and fro: visible from a step back,
+# where a one-cell braille spinner is a speck.
+SPINNER = (0, 1, 2, 1)
+SPIN_S = 0.12
+DOT_ON = "bold #ffffff"
+DOT_OFF = "#4a6670"
 
 
 class Waiting(Static):
     """An animated indicator and the state in words ("Looking that up").
 
     It starts in the same handler that takes the visitor's Enter, so it is on screen in
-    the next frame (well within 100 ms), before the Assistant has done anything.
+    the next frame, before the Assistant has done anything.
     """
 
     DEFAULT_CSS = "Waiting { height: auto; }"
 
-    def __init__(self, words: str, **kwargs) -> None:
+    def __init__(self, words: str, running: bool = True, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.words = words
         self.frame = 0
+        self.running = running
         self._timer = None
+        self.shown_at: float | None = None
+        """time.monotonic() when it started: the Enter-to-indicator figure is measured by it."""
 
     def on_mount(self) -> None:
+        if self.running:
+            self.start()
+        else:
+            self.display = False
+
+    def start(self, words: str | None = None) -> None:
+        if words is not None:
+            self.words = words
+        if not self.running or self.shown_at is None:
+            self.shown_at = time.monotonic()
+        self.running = True
+        self.display = True
         self._draw()
-        self._timer = self.set_interval(SPIN_S, self._tick)
+        if self._timer is None:
+            self._timer = self.set_interval(SPIN_S, self._tick)
 
     def _tick(self) -> None:
         self.frame = (self.frame + 1) % len(SPINNER)
         self._draw()
 
+    def dots(self) -> Text:
+        lit = SPINNER[self.frame]
+        return Text.assemble(*[("●", DOT_ON if i == lit else DOT_OFF) for i in range(3)])
+
     def _draw(self) -> None:
-        self.update(Text(f"{SPINNER[self.frame]} {self.words}…"))
+        if self.running:
+            self.update(Text.assemble(self.dots(), " ", self.words))
+        else:
+            self.update(Text(self.words))
 
     def say(self, words: str) -> None:
         self.words = words
         self._draw()
 
-    def stop(self) -> None:
+    def stop(self, words: str | None = None) -> None:
+        self.running = False
+        if words is not None:
+            self.words = words
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        if self.is_mounted:
+            self._draw()
 
 
 # --- the question box -------------------------------------------------------------------------
