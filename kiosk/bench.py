@@ -22,6 +22,7 @@ from pathlib import Path
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.progress import steps
 
 BENCH_TOKENS = 64
 QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
@@ -133,12 +134,14 @@ def bench_llm(args, config: Config) -> dict:
     raw_res: list[tuple] = []
     kiosk_res: list[tuple] = []
     _raw_run(llm, request.prompt, request.seed)  # warm-up: page the weights in for both sides
-    for i in range(runs):
-        order = [("raw", raw_res), ("kiosk", kiosk_res)]
-        for name, sink in order if i % 2 == 0 else order[::-1]:
-            sink.append(
-                _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
-            )
+    with steps("generating", runs) as bar:
+        for i in range(runs):
+            order = [("raw", raw_res), ("kiosk", kiosk_res)]
+            for name, sink in order if i % 2 == 0 else order[::-1]:
+                sink.append(
+                    _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
+                )
+            bar.advance()
     raw = _summary(
         [r[0] for r in raw_res],
         [g for r in raw_res for g in r[1]],
@@ -193,20 +196,23 @@ def bench_answers(args, config: Config) -> dict:
 
     async def ask_all() -> tuple[int, int]:
         right = refused = 0
-        for item in answerable + off_topic:
-            conv = rt.assistant.start_conversation("bench")
-            closing = await rt.assistant.ask(conv, item["q"])
-            text = closing.text if isinstance(closing, ev.AnswerDone) else ""
-            outcome = closing.outcome if isinstance(closing, ev.AnswerDone) else "cancelled"
-            modes[outcome] = modes.get(outcome, 0) + 1
-            if "expect" in item:
-                ok = any(e.lower() in text.lower() for e in item["expect"])
-                right += ok
-            else:
-                ok = outcome == "refused"
-                refused += ok
-            if not ok:
-                failures.append({"q": item["q"], "outcome": outcome, "answer": text[:160]})
+        questions = answerable + off_topic
+        with steps("asking", len(questions)) as bar:  # minutes on a real model
+            for item in questions:
+                conv = rt.assistant.start_conversation("bench")
+                closing = await rt.assistant.ask(conv, item["q"])
+                text = closing.text if isinstance(closing, ev.AnswerDone) else ""
+                outcome = closing.outcome if isinstance(closing, ev.AnswerDone) else "cancelled"
+                modes[outcome] = modes.get(outcome, 0) + 1
+                if "expect" in item:
+                    ok = any(e.lower() in text.lower() for e in item["expect"])
+                    right += ok
+                else:
+                    ok = outcome == "refused"
+                    refused += ok
+                if not ok:
+                    failures.append({"q": item["q"], "outcome": outcome, "answer": text[:160]})
+                bar.advance()
         return right, refused
 
     try:

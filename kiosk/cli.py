@@ -19,7 +19,8 @@ from kiosk import config as config_mod
 from kiosk import events as ev
 from kiosk.errors import KioskError
 
-AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli")
+AREAS = ("kiosk.firstrun", "kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli")
+LENIENT = ("run", "serve", "doctor")
 BENCHES = {
     "llm": "kiosk.bench",
     "answers": "kiosk.bench",
@@ -156,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The kiosk screen and the web server keep serving on a config with a bad key (the
         # key keeps its default and staff are told); every other command stops on it.
-        cfg = config_mod.load(args.config, strict=args.command not in ("run", "serve"))
-        for problem in cfg.problems:
-            print(f"config problem [{problem.code}]: {problem.message} (using the default)", file=sys.stderr)
+        # `doctor` reads it leniently too, so it can list every bad key at once.
+        cfg = config_mod.load(args.config, strict=args.command not in LENIENT)
+        if args.command != "doctor":
+            for problem in cfg.problems:
+                print(f"config problem [{problem.code}]: {problem.message} (using the default)", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
     except KioskError as e:
         print(f"error [{e.code}]: {e.message}", file=sys.stderr)

@@ -27,8 +27,11 @@ class Check:
     fix: str = ""
 
 
-def _config(cfg: Config) -> Check:
-    return Check("config", "OK", f"loaded from {cfg.source}")
+def _config(cfg: Config) -> list[Check]:
+    """Every bad key at once, each with its fix (the kiosk would run on their defaults)."""
+    if not cfg.problems:
+        return [Check("config", "OK", f"loaded from {cfg.source}")]
+    return [Check("config", "FAIL", f"{p.message} (the kiosk would use the default)", p.fix) for p in cfg.problems]
 
 
 def _data_dir(cfg: Config) -> Check:
@@ -131,7 +134,7 @@ def _guarded(name: str, check) -> Check:
 def run_checks(cfg: Config) -> list[Check]:
     # The microphone is checked by kiosk.speech.health (with the configured device).
     checks = [
-        _guarded("config", lambda: _config(cfg)),
+        *_config(cfg),
         _guarded("data dir", lambda: _data_dir(cfg)),
         _guarded("llama-cpp", _llama_import),
         _guarded("model", lambda: _model(cfg)),

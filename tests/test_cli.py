@@ -58,9 +58,13 @@ def test_ask_json_prints_events_with_timestamps(tmp_path):
 
 
 def test_config_error_names_the_key_and_exits_2(tmp_path):
-    result = run_kiosk("--config", write_config(tmp_path, "[llm]\nmax_tokenz = 3\n"), "doctor")
+    path = write_config(tmp_path, "[llm]\nmax_tokenz = 3\n")
+    result = run_kiosk("--config", path, "ask", "--no-llm", "When is storytime?")
     assert result.returncode == 2
     assert "llm.max_tokenz" in result.stderr and "Traceback" not in result.stderr
+    # doctor reads on and lists it as a FAIL line (with every other bad key; test_first_run)
+    result = run_kiosk("--config", path, "doctor")
+    assert result.returncode == 1 and "FAIL config" in result.stdout and "llm.max_tokenz" in result.stdout
 
 
 @pytest.mark.llm
