@@ -72,9 +72,9 @@ def example_questions(knowledge: Knowledge, refuse_threshold: float, limit: int 
             continue
         try:
             hits = knowledge.search(question, 1)
-        except Exception:  # an example is a nicety: a broken index must not stop the screen
-            log.exception("example question search failed")
-            break
+        except Exception as e:  # a nicety: a closed or broken index must not stop the screen
+            log.warning("example questions stopped: %s", e)
+            return out
         if not hits or hits[0].entry.id != entry.id or hits[0].score < refuse_threshold:
             continue
         if knowledge.unknown_subject(question):

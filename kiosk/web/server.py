@@ -28,12 +28,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from kiosk import events as ev
+from kiosk import wording
 from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
 from kiosk.errors import CertError
 from kiosk.web.certs import device_hostname
 from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
 from kiosk.web.tls import POLL_S, CertManager
+from kiosk.web.transcript import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class WebState:
     hub: EventHub | None = None
     sessions: SessionStore | None = None
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    transcripts: Transcripts | None = None
+    unsubscribe: Callable[[], None] | None = None
 
 
 STATE = web.AppKey("state", WebState)
@@ -125,13 +129,9 @@ def _check_question(state: WebState, data: Any) -> tuple[str, web.Response | Non
         )
     question = data["question"]
     limit = state.config.session.max_question_chars
-    if len(question) > limit:
-        return "", _error(
-            413,
-            "input.too-long",
-            f"That question is too long ({len(question)} characters; the limit is {limit}).",
-            "ask a shorter question",
-        )
+    count = wording.question_length(question)
+    if count > limit:  # the same rule and words as the kiosk screen (kiosk/wording.py)
+        return "", _error(413, "input.too-long", wording.too_long(count, limit), "")
     if not question.strip():
         return "", _error(400, "input.empty", "The question is empty.", "type a question")
     return question, None
@@ -229,6 +229,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         _set_cookie(ws, session)
     await ws.prepare(request)
     state.sockets.add(ws)
+    if state.transcripts is not None:  # a reload shows the conversation the session still has
+        turns = state.transcripts.turns(session.conv.id)
+        if turns:
+            await ws.send_json({"type": "history", "turns": turns})
     current: asyncio.Task | None = None
     bad = 0
     client = request.remote or "?"
@@ -352,6 +356,34 @@ async def api_status(request: web.Request) -> web.Response:
     return web.json_response(status(request.app[STATE]), headers={"Cache-Control": "no-store"})
 
 
+async def api_venue(request: web.Request) -> web.Response:
+    """What the page shows before anyone asks: the venue, its wording, the limit."""
+    state = request.app[STATE]
+    venue = state.config.venue
+    return web.json_response(
+        {
+            "name": venue.name,
+            "greeting": venue.greeting,
+            "max_question_chars": state.config.session.max_question_chars,
+            "too_long": wording.TOO_LONG,
+            "stopped": wording.STOPPED,
+            "waiting": wording.WAITING,
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def api_examples(request: web.Request) -> web.Response:
+    """The kiosk screen's example questions (made from the knowledge headings, cached)."""
+    state = request.app[STATE]
+    from kiosk.knowledge.examples import example_questions
+
+    examples = await asyncio.to_thread(
+        example_questions, state.assistant.knowledge, state.config.knowledge.refuse_threshold
+    )
+    return web.json_response({"examples": examples}, headers={"Cache-Control": "no-cache"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     info = status(request.app[STATE])
     return web.json_response({"status": info["status"]}, headers={"Cache-Control": "no-store"})
@@ -370,6 +402,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 async def _on_startup(app: web.Application) -> None:
     state = app[STATE]
     state.hub = EventHub(state.assistant, extra=KioskWatch(state.queue))
+    state.transcripts = Transcripts()
+    state.unsubscribe = state.assistant.subscribe(state.transcripts)  # before any session starts
     state.sessions = SessionStore(state.assistant, max_sessions=max(64, 4 * state.config.web.max_connections))
 
 
@@ -382,6 +416,8 @@ async def _on_cleanup(app: web.Application) -> None:
     state = app[STATE]
     if state.sessions is not None:
         state.sessions.close()
+    if state.unsubscribe is not None:
+        state.unsubscribe()
     if state.hub is not None:
         state.hub.close()
 
@@ -395,6 +431,8 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
     app.router.add_get("/ws", websocket)
     app.router.add_post("/api/ask", api_ask)
     app.router.add_get("/api/status", api_status)
+    app.router.add_get("/api/venue", api_venue)
+    app.router.add_get("/api/examples", api_examples)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", _no_icon)
     app.on_response_prepare.append(_security_headers)
