@@ -9,10 +9,11 @@ The web page receives the templates through ``/api/venue`` and fills them in its
 from __future__ import annotations
 
 TOO_LONG = (
-    "That is a bit long for me: please keep your question under {limit} characters "
-    "(this one has {count}). Your text is still in the box, so you can shorten it."
+    "That is a bit long for me: please keep your question under {limit} characters (this one has {count})."
 )
-"""Too long is not a fault: the visitor is told the limit and keeps what they typed."""
+"""Too long is not a fault: the visitor is told the limit (the Assistant's own words)..."""
+KEPT = "Your text is still in the box, so you can shorten it."
+"""...and, where they typed it, keeps what they typed."""
 
 STOPPED = {
     "user": "Stopped.",
@@ -39,8 +40,9 @@ def question_length(text: str) -> int:
     return len(text.strip())
 
 
-def too_long(count: int, limit: int) -> str:
-    return TOO_LONG.format(count=count, limit=limit)
+def too_long(count: int, limit: int, kept: bool = False) -> str:
+    text = TOO_LONG.format(count=count, limit=limit)
+    return f"{text} {KEPT}" if kept else text
 
 
 def stopped(reason: str) -> str:

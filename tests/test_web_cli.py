@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import pytest
+
+from kiosk.cli import ExitCode
 from kiosk.web import devca
 from kiosk.web.cli import register
 from kiosk.web.health import doctor_checks
@@ -32,6 +35,8 @@ def test_every_command_has_help():
     assert all(c.help for c in sub._choices_actions) and {c.dest for c in sub._choices_actions} == {
         "dev",
         "check",
+        "renew",
+        "status",
     }
 
 
@@ -89,3 +94,17 @@ def test_certs_dev_defaults_to_this_devices_certificate(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "kiosk-007.fleet.test (per-device)" in text and "shared-wildcard" not in text
 
+
+def test_certs_renew_needs_acme_mode(tmp_path, capsys):
+    assert _run(["certs", "renew"], web_config(tmp_path)) == ExitCode.ERROR
+    assert 'mode = "acme"' in capsys.readouterr().err
+
+
+def test_certs_config_choices_name_the_key():
+    from kiosk import config as config_mod
+    from kiosk.errors import ConfigError
+
+    for key, bad in (("mode", "acmee"), ("name", "all"), ("dns", "route53")):
+        with pytest.raises(ConfigError) as e:
+            config_mod.from_mapping({"certs": {key: bad}})
+        assert f"certs.{key}" in e.value.message

@@ -101,7 +101,10 @@ class KioskApp(App, inherit_bindings=False):
         if self.examples is None:
             self._load_examples()
         if self.runtime is not None and self.config.web.enabled:
-            await self._start_web()
+            if self.config.certs.mode == "acme":  # its first certificate may wait for the network
+                self.run_worker(self._start_web(), group="web", exit_on_error=False)
+            else:
+                await self._start_web()
         if self.runtime is not None and self.config.speech.enabled:
             self._start_voice()
 
@@ -374,18 +377,24 @@ def create_app(config: Config, assistant: Assistant, notice: str | list[str] | N
     return app
 
 
-def staff_notices(config: Config, warnings: list) -> list[str]:
-    """What staff must know, one line each: config keys left at their default, a missing model."""
+def staff_notices(config: Config, warnings: list, skipped: list | None = None) -> list[str]:
+    """What staff must know, one line each: config keys left at their default, a missing model,
+    knowledge files that were skipped."""
     notices = [f"Staff notice: {p.message}, so its default is used ({p.fix})." for p in config.problems]
+    if skipped:
+        more = f" (and {len(skipped) - 1} more: run kiosk knowledge check)" if len(skipped) > 1 else ""
+        notices.append(f"Staff notice: {skipped[0].message}{more}.")
     if warnings:
         notices.append(
-            "Staff notice: " + "; ".join(w.message for w in warnings) + ". Answers come from the knowledge only."
+            "Staff notice: "
+            + "; ".join(w.message for w in warnings)
+            + ". Answers come from the knowledge only."
         )
     return notices
 
 
-def staff_notice(config: Config, warnings: list) -> str | None:
-    return " ".join(staff_notices(config, warnings)) or None
+def staff_notice(config: Config, warnings: list, skipped: list | None = None) -> str | None:
+    return " ".join(staff_notices(config, warnings, skipped)) or None
 
 
 def run_app(config: Config) -> int:
@@ -393,7 +402,7 @@ def run_app(config: Config) -> int:
 
     print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
     rt = runtime.build(config)
-    app = create_app(config, rt.assistant, staff_notices(config, rt.warnings))
+    app = create_app(config, rt.assistant, staff_notices(config, rt.warnings, rt.assistant.knowledge.skipped))
     app.runtime = rt
     try:
         app.run()

@@ -45,7 +45,7 @@ class KioskScreen(Screen):
         count = wording.question_length(text)
         if count > self.max_chars:
             # Not a fault: say the limit and keep the text so it can be shortened.
-            self.show_hint(wording.too_long(count, self.max_chars))
+            self.show_hint(wording.too_long(count, self.max_chars, kept=True))
             return
         self.show_hint("")
         event.input.value = ""
