@@ -19,7 +19,6 @@ copy an operator has.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,18 +56,19 @@ def render_config(overrides: dict[str, dict[str, Any]]) -> str:
     doc.add(tomlkit.comment("kiosk configuration, written by `kiosk init`."))
     doc.add(tomlkit.comment("Every key is listed with its meaning; all but the ones `init` set are at their"))
     doc.add(tomlkit.comment("defaults. Unknown keys are errors; `kiosk doctor` lists every one at once."))
-    defaults = config_mod.Config()
-    for sec_name, sec_cls in config_mod.sections().items():
-        table = tomlkit.table()
-        for f in dataclasses.fields(sec_cls):
-            default = getattr(getattr(defaults, sec_name), f.name)
-            value = overrides.get(sec_name, {}).get(f.name, default)
-            table.add(tomlkit.comment(f.metadata["doc"]))
-            if value != default:
-                table.add(tomlkit.comment(f"(set by kiosk init; default: {tomlkit.item(default).as_string()})"))
-            table.add(f.name, value)
-            table.add(tomlkit.nl())
-        doc.add(sec_name, table)
+    tables: dict[str, Any] = {}
+    for key, default, meaning in config_mod.documented_keys():  # README's table, the same words
+        sec_name, name = key.split(".", 1)
+        if sec_name not in tables:
+            tables[sec_name] = tomlkit.table()
+            doc.add(sec_name, tables[sec_name])
+        table = tables[sec_name]
+        value = overrides.get(sec_name, {}).get(name, default)
+        table.add(tomlkit.comment(meaning))
+        if value != default:
+            table.add(tomlkit.comment(f"(set by kiosk init; default: {tomlkit.item(default).as_string()})"))
+        table.add(name, value)
+        table.add(tomlkit.nl())
     return tomlkit.dumps(doc)
 
 

@@ -59,6 +59,13 @@ async def type_in(pilot, text: str) -> None:
     await pilot.press(*text)
 
 
+async def ask_held(pilot, rec, question: str = "When is storytime?") -> None:
+    """Ask, and wait until the scripted model holds after the first sentence."""
+    await type_in(pilot, question)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: rec.of(ev.AnswerToken), timeout=30)
+
+
 # --- privacy of the next visitor -------------------------------------------------------------
 
 
@@ -273,9 +280,7 @@ async def test_one_question_at_a_time(tmp_path, knowledge, size):
     app = kiosk(tmp_path, knowledge, llm)
     rec = Recorder(app.assistant)
     async with app.run_test(size=size) as pilot:
-        await type_in(pilot, "When is storytime?")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: rec.of(ev.AnswerToken), timeout=30)
+        await ask_held(pilot, rec)
         await pilot.press("enter")  # a second Enter on the empty box
         await type_in(pilot, "When is storytime?")
         await pilot.press("enter")  # the same question again while it is answered
@@ -294,9 +299,7 @@ async def test_new_question_during_an_answer_stops_it_visibly(tmp_path, knowledg
     app = kiosk(tmp_path, knowledge, llm)
     rec = Recorder(app.assistant)
     async with app.run_test(size=size) as pilot:
-        await type_in(pilot, "When is storytime?")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: rec.of(ev.AnswerToken), timeout=30)  # held after sentence one
+        await ask_held(pilot, rec)
         await type_in(pilot, "Where can I park?")
         await pilot.press("enter")
         await wait_for(pilot, lambda: rec.of(ev.AnswerCancelled), timeout=30)
@@ -315,9 +318,7 @@ async def test_three_quick_questions_each_get_a_closing_line(tmp_path, knowledge
     app = kiosk(tmp_path, knowledge, llm)
     rec = Recorder(app.assistant)
     async with app.run_test(size=(80, 24)) as pilot:
-        await type_in(pilot, "When is storytime?")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: rec.of(ev.AnswerToken), timeout=30)
+        await ask_held(pilot, rec)
         for q in ("Where can I park?", "Is there Wi-Fi?"):
             await type_in(pilot, q)
             await pilot.press("enter")

@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Static
 
 from kiosk import wording
 from kiosk.ui.screens import KioskScreen
-from kiosk.ui.widgets import BigTitle, IdleWarning, StaffMarker, Waiting, question_input
+from kiosk.ui.widgets import BigTitle, IdleWarning, StaffMarker, Waiting
 
 EXAMPLES_SHOWN = 3
 ROTATE_S = 6.0
@@ -56,19 +56,12 @@ class AttractScreen(KioskScreen):
             yield Static(Text(self.greeting, justify="center"), id="greeting")
             yield Static(self._how_text(), id="how-to-ask")
             yield Static("", id="examples")
-        yield IdleWarning(id="idle-warning")
-        yield Waiting(wording.WAITING["looking"], running=False, id="asking")
-        yield Static("", id="hint")
-        yield question_input()
-        yield Footer()
+        yield from self.bottom(Waiting(wording.WAITING["looking"], running=False, id="asking"))
 
     def on_mount(self) -> None:
-        box = self.find("#question", Input)
-        if box is None:
+        if not self.focus_question():
             return  # already torn down
-        box.focus()
         self.set_staff_notices(self.staff_notices)
-        self.show_hint("")
         self._show_examples()
         self.set_interval(self.rotate_s, self.rotate)
 

@@ -21,12 +21,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Static
 
 from kiosk import events as ev
 from kiosk import wording
 from kiosk.ui.screens import KioskScreen
-from kiosk.ui.widgets import IdleWarning, Waiting, question_input
+from kiosk.ui.widgets import Waiting
 
 STATUS = {
     "ready": "Ready: type your question and press Enter",
@@ -138,18 +138,11 @@ class ConversationScreen(KioskScreen):
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="transcript")
         yield Static("", id="caption")
-        yield IdleWarning(id="idle-warning")
-        yield Waiting(STATUS["ready"], running=False, id="status")
-        yield Static("", id="hint")
-        yield question_input()
-        yield Footer()
+        yield from self.bottom(Waiting(STATUS["ready"], running=False, id="status"))
 
     def on_mount(self) -> None:
-        box = self.find("#question", Input)
-        if box is None:
+        if not self.focus_question():
             return  # already torn down
-        box.focus()
-        self.show_hint("")
         self._ready = True
         pending, self._pending = self._pending, []
         for work in pending:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import TypeVar
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from kiosk import wording
-from kiosk.ui.widgets import IdleWarning
+from kiosk.ui.widgets import IdleWarning, Waiting, question_input
 
 W = TypeVar("W", bound=Widget)
 
@@ -60,6 +61,24 @@ class KioskScreen(Screen):
         the app's exit can overtake a screen's own mount handlers)."""
         found = self.query(selector)
         return found.first(kind) if found else None
+
+    def bottom(self, indicator: Waiting) -> ComposeResult:
+        """What both screens end with: the idle warning, the live indicator, the hint line,
+        the question box and the key bar."""
+        yield IdleWarning(id="idle-warning")
+        yield indicator
+        yield Static("", id="hint")
+        yield question_input()
+        yield Footer()
+
+    def focus_question(self) -> bool:
+        """On mount: the question box takes the keyboard; False if the screen is already gone."""
+        box = self.find("#question", Input)
+        if box is None:
+            return False
+        box.focus()
+        self.show_hint("")
+        return True
 
     def _hint(self) -> Static | None:
         return self.find("#hint", Static)
