@@ -56,7 +56,7 @@ def test_init_never_overwrites_without_force(tmp_path, capsys):
     folder = tmp_path / "kiosk"
     assert cli.main(["init", "--dir", str(folder)]) == 0
     before = (folder / "operator.key.pub").read_bytes()
-    assert cli.main(["init", "--dir", str(folder)]) == 2
+    assert cli.main(["init", "--dir", str(folder)]) == cli.ExitCode.ERROR
     assert "already exist" in capsys.readouterr().err
     assert (folder / "operator.key.pub").read_bytes() == before
     assert cli.main(["init", "--dir", str(folder), "--force", "--device", "kiosk-042"]) == 0
@@ -87,7 +87,7 @@ def test_serve_checks_the_certificate_before_loading_models(tmp_path, capsys, mo
     monkeypatch.setattr(runtime, "build", must_not_load)
     path = tmp_path / "k.toml"
     path.write_text(f'[data]\ndir = "{tmp_path / "data"}"\n[web]\ncert = "{tmp_path / "none.pem"}"\n')
-    assert cli.main(["--config", str(path), "serve"]) == 2
+    assert cli.main(["--config", str(path), "serve"]) == cli.ExitCode.ERROR
     err = capsys.readouterr().err
     assert "error [certs." in err and "fix:" in err
 

@@ -77,5 +77,6 @@ def test_no_key_leaves_the_kiosk_and_sigterm_ends_it_cleanly(tmp_path, terminal)
 
     os.kill(pid, 15)  # SIGTERM, as systemd stops the service
     terminal.wait(lambda: not alive(), 30, "exit on SIGTERM")
-    assert terminal.value("#{pane_dead_status}") == "0"
+    status = terminal.value("#{pane_dead_status}/#{pane_dead_signal}")
+    assert status == "0/", f"exit status/signal {status}; screen:\n{terminal.screen()}"
     assert terminal.value("#{alternate_on}") == "0"  # the terminal was handed back

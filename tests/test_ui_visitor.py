@@ -367,7 +367,9 @@ async def test_too_long_keeps_the_text_and_says_the_limit(tmp_path, knowledge, s
 
 
 def _still(app) -> None:
-    """Freeze what moves (spinner, example rotation) so a snapshot is the same every run."""
+    """Freeze what moves (spinner, cursor blink) so a snapshot is the same every run."""
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
     for spinner in app.screen.query(Waiting):
         if spinner._timer is not None:
             spinner._timer.stop()  # held on its first frame, still drawn as running
@@ -380,7 +382,13 @@ def _still(app) -> None:
 def test_attract_screen_snapshot(snap_compare, tmp_path, knowledge, size):
     app = kiosk(tmp_path, knowledge)
     app.voice_expected = True
-    assert snap_compare(app, terminal_size=size)
+
+    async def still(pilot) -> None:
+        await pilot.pause(0.1)
+        _still(app)
+        await pilot.pause(0.05)
+
+    assert snap_compare(app, terminal_size=size, run_before=still)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])

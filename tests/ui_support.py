@@ -42,6 +42,7 @@ class ScriptedLLM:
 
     name = "scripted"
     prompt_style = "completion"
+    executor = None  # the LLMBackend protocol: None runs it on the loop's default executor
 
     def __init__(self, sentences: list[str], hold: bool = True) -> None:
         self.sentences = sentences
