@@ -85,6 +85,8 @@ class KioskApp(App, inherit_bindings=False):
         self.runtime = None
         self.web = None
         self.voice = None
+        self.in_maintenance = False
+        self.restart_requested = False
         self.conversation_screen = self._new_conversation_screen()
 
     @property
@@ -100,6 +102,8 @@ class KioskApp(App, inherit_bindings=False):
         self.set_interval(IDLE_CHECK_S, self._check_idle)
         if self.examples is None:
             self._load_examples()
+        if self.config.maint.key:  # the technician's chord: not in the footer, never shown to visitors
+            self.bind(self.config.maint.key, "maintenance", show=False)
         if self.runtime is not None and self.config.web.enabled:
             if self.config.certs.mode == "acme":  # its first certificate may wait for the network
                 self.run_worker(self._start_web(), group="web", exit_on_error=False)
@@ -233,7 +237,14 @@ class KioskApp(App, inherit_bindings=False):
             self.busy = busy
         self.conversation_screen.render_event(event)
 
+    def action_maintenance(self) -> None:
+        from kiosk.ui.maint import enter
+
+        enter(self)
+
     def _show_conversation(self) -> None:
+        if self.in_maintenance:
+            return  # a wake word heard during maintenance must not cover the technician's screen
         if self.screen is not self.conversation_screen:
             self.switch_screen(self.conversation_screen)
 
@@ -401,11 +412,21 @@ def run_app(config: Config) -> int:
     from kiosk import runtime
 
     print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
-    rt = runtime.build(config)
-    app = create_app(config, rt.assistant, staff_notices(config, rt.warnings, rt.assistant.knowledge.skipped))
+    from kiosk.maint.settings import start_with_rollback
+
+    config, rt, rolled_back = start_with_rollback(config, runtime.build)
+    notices = staff_notices(config, rt.warnings, rt.assistant.knowledge.skipped)
+    if rolled_back:
+        notices.append(rolled_back)
+    app = create_app(config, rt.assistant, notices)
     app.runtime = rt
     try:
         app.run()
     finally:
         rt.close()
+    if app.restart_requested:  # asked for in maintenance mode: the same command, a fresh process
+        import os
+        import sys
+
+        os.execv(sys.executable, [sys.executable, "-m", "kiosk", *sys.argv[1:]])
     return 0
