@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from core_support import Recorder, make_config, wait_for
 from textual.widgets import Input, Static
-from ui_support import FakeClock, screenshot_text, wait_for
+from ui_support import FakeClock, screenshot_text
 
 from kiosk import events as ev
 from kiosk.assistant import Assistant

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Iterator
 
+from core_support import wait_for  # noqa: F401  (the UI tests' wait, re-exported)
 from textual.widgets import Input, Static
 
 from kiosk.llm.backend import GenerationRequest
@@ -107,15 +108,6 @@ def found_anywhere(app, secret: str) -> list[str]:
     if secret in screenshot_text(app):
         where.append("<screenshot>")
     return where
-
-
-async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not predicate():
-        await pilot.pause(0.05)
-        waited += 0.05
-        if waited > timeout:
-            raise AssertionError("condition not reached")
 
 
 async def type_text(pilot, text: str) -> None:
