@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import aclosing
 
 from kiosk import events as ev
+from kiosk import wording
 from kiosk.bus import EventBus, Subscriber
 from kiosk.config import Config
 from kiosk.conversation import KIOSK_PRIORITY, OTHER_PRIORITY, Conversation, Turn
@@ -141,11 +142,8 @@ class Assistant:
             raise InputError("input.type", "the question must be text", "")
         limit = self.config.session.max_question_chars
         if len(text) > limit:
-            raise InputError(
-                "input.too-long",
-                f"That question is too long ({len(text)} characters; the limit is {limit}).",
-                "ask a shorter question",
-            )
+            # The same words on every face (kiosk/wording.py): too long is not a fault.
+            raise InputError("input.too-long", wording.too_long(len(text), limit), "")
         cleaned = " ".join(text.split())
         if not cleaned:
             raise InputError("input.empty", "The question is empty.", "type or say a question")

@@ -23,6 +23,7 @@ from pathlib import Path
 from kiosk import paths
 from kiosk.config import Config
 from kiosk.measure import percentile
+from kiosk.progress import steps
 from kiosk.threads import iterate_in_thread
 
 BENCH_TOKENS = 64
@@ -120,12 +121,14 @@ def bench_llm(args, config: Config) -> dict:
     raw_res: list[tuple] = []
     kiosk_res: list[tuple] = []
     _raw_run(llm, request.prompt, request.seed)  # warm-up: page the weights in for both sides
-    for i in range(runs):
-        order = [("raw", raw_res), ("kiosk", kiosk_res)]
-        for name, sink in order if i % 2 == 0 else order[::-1]:
-            sink.append(
-                _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
-            )
+    with steps("generating", runs) as bar:
+        for i in range(runs):
+            order = [("raw", raw_res), ("kiosk", kiosk_res)]
+            for name, sink in order if i % 2 == 0 else order[::-1]:
+                sink.append(
+                    _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
+                )
+            bar.advance()
     raw = _summary(
         [r[0] for r in raw_res],
         [g for r in raw_res for g in r[1]],

@@ -28,6 +28,8 @@ from kiosk import events as ev
 from kiosk.errors import KioskError, ModelError
 from kiosk.vocab import Source
 
+LENIENT = ("run", "serve", "doctor")
+"""Commands that read a config with bad keys anyway: the kiosk keeps serving, doctor lists them."""
 log = logging.getLogger(__name__)
 
 
@@ -145,6 +147,8 @@ BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
         (("--clients",), {"type": int, "default": 50, "help": "simultaneous web clients"}),
     ]),
     "knowledge": ("kiosk.knowledge.bench", "bench", "indexing a large knowledge folder", [_RUNS]),
+    "ui": ("kiosk.ui.bench", "bench_ui", "Enter to the animated indicator on the kiosk screen vs raw Textual",
+           [_RUNS]),
     "telemetry": ("kiosk.telemetry.bench", "bench_telemetry", "turn cost with telemetry on vs off; outbox drain", [
         _RUNS,
         (("--endpoint",), {"metavar": "URL", "help": "drain to this OTLP/HTTP collector instead of oteltap"}),
@@ -265,6 +269,9 @@ def build_parser(missing: list[areas.Missing] | None = None) -> KioskParser:
     )
     p.set_defaults(func=_cmd_models)
 
+    from kiosk import firstrun
+
+    firstrun.register(sub)
     for area in areas.AREAS:
         module = areas.load(area, "cli")
         if module is None:
@@ -289,9 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The kiosk screen and the web server keep serving on a config with a bad key (the
         # key keeps its default and staff are told); every other command stops on it.
-        cfg = config_mod.load(args.config, strict=args.command not in ("run", "serve"))
-        for problem in cfg.problems:
-            print(f"config problem [{problem.code}]: {problem.message} (using the default)", file=sys.stderr)
+        # `doctor` reads it leniently too, so it can list every bad key at once.
+        cfg = config_mod.load(args.config, strict=args.command not in LENIENT)
+        if args.command != "doctor":
+            for problem in cfg.problems:
+                print(f"config problem [{problem.code}]: {problem.message} (using the default)", file=sys.stderr)
         return int(args.func(args, cfg) or ExitCode.OK)
     except KioskError as e:
         return report(e)

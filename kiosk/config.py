@@ -96,6 +96,12 @@ class SessionConfig:
     idle_reset_s: float = opt(
         45.0, "Seconds without input before the screen and the context are wiped.", 1.0, 86400.0
     )
+    idle_warning_s: float = opt(
+        10.0,
+        "Seconds before the idle reset that 'Still there? Press any key' is shown (at most a third).",
+        0.0,
+        3600.0,
+    )
     max_question_chars: int = opt(
         500, "Longest question accepted; longer input is refused with a message.", 1, 10000
     )

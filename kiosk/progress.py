@@ -48,3 +48,21 @@ def progress_bar(total: int, label: str) -> Iterator[Bar]:
         disable=not console.is_terminal,
     ) as progress:
         yield Bar(progress, progress.add_task(label, total=total, status=""))
+
+
+class _Quiet:
+    def advance(self, status: str = "") -> None:
+        pass
+
+
+@contextmanager
+def steps(label: str, total: int, enabled: bool | None = None) -> Iterator[Bar | _Quiet]:
+    """``progress_bar``, drawn only where stderr is a terminal (unless ``enabled`` says):
+    the benches call this so a CI log is not filled with bars."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield _Quiet()
+        return
+    with progress_bar(total, label) as bar:
+        yield bar

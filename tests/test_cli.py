@@ -126,9 +126,14 @@ def test_ask_json_prints_events_with_timestamps(tmp_path):
 
 
 def test_config_error_names_the_key_and_is_a_kiosk_error(tmp_path):
-    result = run_kiosk("doctor", "--config", write_config(tmp_path, "[llm]\nmax_tokenz = 3\n"))
+    path = write_config(tmp_path, "[llm]\nmax_tokenz = 3\n")
+    result = run_kiosk("ask", "--no-llm", "When is storytime?", "--config", path)
     assert result.returncode == ExitCode.ERROR
     assert "llm.max_tokenz" in result.stderr and "Traceback" not in result.stderr
+    # doctor reads on and lists it as a FAIL line (with every other bad key; test_first_run)
+    result = run_kiosk("--config", path, "doctor")
+    assert result.returncode == ExitCode.FAILED
+    assert "FAIL config" in result.stdout and "llm.max_tokenz" in result.stdout
 
 
 @pytest.mark.llm

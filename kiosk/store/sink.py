@@ -40,6 +40,23 @@ MAX_OPEN_TURNS = 256
 """Questions awaiting their closing event; a bound against a face that never closes."""
 
 _active: weakref.ref[LogSink] | None = None
+_warned: set[str] = set()
+
+REFUSED_SHORT = {
+    "log.no-recipient": (
+        "interaction log off: no recipient key configured; fix: `kiosk init`, or `kiosk logs keygen` "
+        "and [log] recipients (or [log] enabled = false)"
+    ),
+}
+
+
+def _warn_refused_once(e: LogError) -> None:
+    """One line, once per process: every command builds a runtime, and a four-line warning
+    repeated on each of them buries whatever the operator actually asked for."""
+    if e.code in _warned:
+        return
+    _warned.add(e.code)
+    log.warning("%s", REFUSED_SHORT.get(e.code) or f"interaction log off: {e.message}; fix: {e.fix}")
 
 
 def active_sink() -> LogSink | None:
@@ -109,7 +126,7 @@ class LogSink:
                 raise no_recipient_error()
         except LogError as e:
             self._error = e
-            log.warning("interaction log refused: %s", e)
+            _warn_refused_once(e)
             return SinkState.REFUSED
         return SinkState.OK
 

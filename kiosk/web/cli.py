@@ -27,6 +27,7 @@ def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
     if args.port is not None:
         config.web.port = args.port
+    _check_certificate(config)  # seconds of model loading only for a server that can start
     rt = runtime.build(config, with_llm=not args.no_llm)
     for warning in rt.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -51,13 +52,25 @@ def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return ExitCode.OK
 
 
+def _check_certificate(config: Config) -> None:
+    """Refuse at once, with the fix, when HTTPS could not start with this certificate."""
+    from kiosk.web.certs import device_hostname, validate
+
+    report = validate(config.web.cert, config.web.key, device_hostname(config))
+    report.raise_for_problems()
+
+
 def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
     from cryptography import x509
 
     from kiosk.web.certs import spki_sha256_b64
     from kiosk.web.devca import make_dev
 
-    files = make_dev(args.domain, Path(args.out), device_id=args.device or "")
+    domain = args.domain or config.web.fleet_domain
+    # Per-device by default: a fleet-wide wildcard's key on one stolen kiosk exposes them all.
+    device = "" if args.wildcard else (args.device or config.web.device_id)
+    out = Path(args.out) if args.out else config.data_dir / "certs"
+    files = make_dev(domain, out, device_id=device)
     leaf = x509.load_pem_x509_certificates(files.cert.read_bytes())[0]
     print(f"CA certificate:   {files.ca_cert}  (trust this in development browsers only)")
     print(f"CA key:           {files.ca_key}")
@@ -65,7 +78,8 @@ def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
     print(f"key:              {files.key}")
     print(f"leaf SPKI sha256: {spki_sha256_b64(leaf)}")
     print("\nin the kiosk config:\n[web]")
-    print(f'fleet_domain = "{args.domain}"\ncert = "{files.cert}"\nkey = "{files.key}"')
+    print(f'device_id = "{device or config.web.device_id}"' if device else "# (wildcard: any device_id)")
+    print(f'fleet_domain = "{domain}"\ncert = "{files.cert}"\nkey = "{files.key}"')
     return ExitCode.OK
 
 
@@ -158,11 +172,14 @@ def register(subparsers) -> None:
         "certs", help="development certificates, checks, and ACME renewal of the device's certificate"
     )
     sub = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
-    d = sub.add_parser("dev", help="make a local CA and a wildcard certificate for development")
-    d.add_argument("--domain", required=True, help="fleet domain, e.g. fleet.test")
-    d.add_argument("--out", required=True, help="folder for ca.pem, ca.key, fullchain.pem, privkey.pem")
+    d = sub.add_parser("dev", help="make a local CA and a certificate for this device, for development")
+    d.add_argument("--domain", help="fleet domain (default: [web] fleet_domain)")
     d.add_argument(
-        "--device", help="issue a per-device certificate for DEVICE.<domain> instead of *.<domain>"
+        "--out", help="folder for ca.pem, ca.key, fullchain.pem, privkey.pem (default: <data dir>/certs)"
+    )
+    d.add_argument("--device", help="device label for DEVICE.<domain> (default: [web] device_id)")
+    d.add_argument(
+        "--wildcard", action="store_true", help="issue a fleet-wide *.<domain> instead (one key for all)"
     )
     d.set_defaults(func=_cmd_certs_dev)
     c = sub.add_parser("check", help="show what the server would serve and whether it is valid here")

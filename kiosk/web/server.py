@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from kiosk import events as ev
+from kiosk import wording
 from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
 from kiosk.errors import CertError, InputError, WebError
@@ -40,6 +41,7 @@ from kiosk.web.certs import cert_paths, device_hostname, load_roots
 from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
 from kiosk.web.site import LimitedSite, Limits, client_key
 from kiosk.web.tls import POLL_S, CertManager
+from kiosk.web.transcript import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class WebState:
     sessions: SessionStore | None = None
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     sockets_per_client: Counter[str] = field(default_factory=Counter)
+    transcripts: Transcripts | None = None
+    unsubscribe: Callable[[], None] | None = None
 
 
 STATE = web.AppKey("state", WebState)
@@ -258,6 +262,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         _release_socket(state, client)
         raise
     state.sockets.add(ws)
+    existing = state.sessions.get(token) if state.sessions is not None else None
+    if state.transcripts is not None and existing is not None:
+        # A reload shows the conversation the session still has.
+        turns = state.transcripts.turns(existing.conv.id)
+        if turns:
+            await ws.send_json({"type": "history", "turns": turns})
     current: asyncio.Task | None = None
     bad = 0
     try:
@@ -403,6 +413,34 @@ async def api_status(request: web.Request) -> web.Response:
     return web.json_response(status(request.app[STATE]), headers={"Cache-Control": "no-store"})
 
 
+async def api_venue(request: web.Request) -> web.Response:
+    """What the page shows before anyone asks: the venue, its wording, the limit."""
+    state = request.app[STATE]
+    venue = state.config.venue
+    return web.json_response(
+        {
+            "name": venue.name,
+            "greeting": venue.greeting,
+            "max_question_chars": state.config.session.max_question_chars,
+            "too_long": f"{wording.TOO_LONG} {wording.KEPT}",
+            "stopped": wording.STOPPED,
+            "waiting": wording.WAITING,
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def api_examples(request: web.Request) -> web.Response:
+    """The kiosk screen's example questions (made from the knowledge headings, cached)."""
+    state = request.app[STATE]
+    from kiosk.knowledge.examples import example_questions
+
+    examples = await asyncio.to_thread(
+        example_questions, state.assistant.knowledge, state.config.knowledge.refuse_threshold
+    )
+    return web.json_response({"examples": examples}, headers={"Cache-Control": "no-cache"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     info = status(request.app[STATE])
     return web.json_response({"status": info["status"]}, headers={"Cache-Control": "no-store"})
@@ -421,6 +459,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 async def _on_startup(app: web.Application) -> None:
     state = app[STATE]
     state.hub = EventHub(state.assistant, extra=KioskWatch(state.queue))
+    state.transcripts = Transcripts()
+    state.unsubscribe = state.assistant.subscribe(state.transcripts)  # before any session starts
     web_cfg = state.config.web
     state.sessions = SessionStore(state.assistant, web_cfg.max_sessions, web_cfg.sessions_per_client)
 
@@ -434,6 +474,8 @@ async def _on_cleanup(app: web.Application) -> None:
     state = app[STATE]
     if state.sessions is not None:
         state.sessions.close()
+    if state.unsubscribe is not None:
+        state.unsubscribe()
     if state.hub is not None:
         state.hub.close()
 
@@ -447,6 +489,8 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
     app.router.add_get("/ws", websocket)
     app.router.add_post("/api/ask", api_ask)
     app.router.add_get("/api/status", api_status)
+    app.router.add_get("/api/venue", api_venue)
+    app.router.add_get("/api/examples", api_examples)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", _no_icon)
     maint_web.register(app, assistant, config)
