@@ -137,6 +137,8 @@ def test_thermal_verdict_compares_first_and_last_minutes_level_by_level() -> Non
     assert v["verdict"] == "drift" and v["by_concurrency"]["1"]["itl_drift_pct"] > 10
     capped = [_row(m, 1, 40.0, 2400.0 if m < 20 else 1500.0) for m in range(30)]
     assert thermal_verdict(capped, 60)["verdict"] == "drift"
+    settling = [_row(m, 1, 80.0 if m < 5 else 40.0, 2400.0) for m in range(30)]
+    assert thermal_verdict(settling, 60)["verdict"] == "unsteady"
     hot = [_row(m, 1, 40.0, 2400.0, 0x4 if m == 12 else 0) for m in range(30)]
     assert thermal_verdict(hot, 60)["verdict"] == "throttled"
     assert thermal_verdict(steady, 60)["temperature_available"] is False

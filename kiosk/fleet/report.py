@@ -238,6 +238,12 @@ def render(rows: list[dict[str, Any]], summary: dict[str, Any] | None, inputs_pa
         parts.append(_pct_row("Inter-token latency, first 64 tokens (ms)", overall.get("itl_ms", {})))
         parts.append(_pct_row("End-to-end (ms)", overall.get("e2e_ms", {})))
         parts.append(_pct_row("  of LLM answers (ms)", overall.get("e2e_llm_ms", {})))
+        voice = s.get("voice")
+        if voice:
+            parts.append(_pct_row(f"Spoken question: end of speech to first word (ms; {voice['answered']}/"
+                                  f"{voice['utterances']} answered)", voice.get("end_of_speech_to_first_token_ms", {})))
+            parts.append(_pct_row("Spoken question: end of speech to transcript (ms)",
+                                  voice.get("end_of_speech_to_transcript_ms", {})))
         parts.append("</table>")
         parts.append("<table><tr><th>Concurrency</th><th>answers/min</th><th>tokens/s (generation)</th>"
                      "<th>TTFT p95</th><th>ITL p95</th><th>e2e p95</th><th>errors</th></tr>")
@@ -296,7 +302,10 @@ def write_report(out_dir: Path | str, inputs_path: str | None = None, slo: Any =
     out_dir = Path(out_dir)
     rows, summary = read_soak(out_dir)
     if summary is not None and slo is not None:
+        from kiosk.fleet.soak import thermal_verdict
+
         summary = rejudge(summary, slo)
+        summary["thermal"] = thermal_verdict(rows, summary.get("window_s", 60.0))
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(rows, summary, inputs_path), "utf-8")

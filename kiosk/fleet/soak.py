@@ -303,17 +303,18 @@ class Soak:
     async def _voice_once(self, window: int) -> None:
         """The WAV through the real voice chain (wake, VAD, STT) into the same Assistant.
 
-        End of speech is taken as the end-of-utterance decision minus the configured
-        trailing silence, so the figure is what a visitor waits after they stop talking.
+        End of speech is where the recording's speech ends (its last chunk above a tenth of
+        the loudest chunk's level), on the clock the source is paced by, so the figure is
+        what a visitor waits after they stop talking: trailing silence, final decode,
+        retrieval and the first word.
         """
-        from kiosk.speech import engines, sinks, sources
+        from kiosk.speech import audio, engines, sinks, sources
         from kiosk.speech.pipeline import VoiceLoop
 
         a = self.rt.assistant
         if self._front is None:
             self._front = engines.build_front_end(self.rt.config.speech)
         marks: dict[str, float] = {}
-
         voice_ids: set[str] = set()  # only the voice chain emits listening events
 
         def on(event: ev.Event) -> None:
@@ -321,27 +322,27 @@ class Soak:
                 voice_ids.add(event.conversation_id)
             if event.conversation_id not in voice_ids:
                 return  # a typed soak client's answer
-            if isinstance(event, ev.ListeningStopped):
-                marks.setdefault("stopped", event.t - self.rt.config.speech.trailing_silence_s)
-            elif isinstance(event, ev.TranscriptFinal):
+            if isinstance(event, ev.TranscriptFinal):
                 marks.setdefault("final", event.t)
             elif isinstance(event, ev.AnswerToken):
                 marks.setdefault("token", event.t)
 
+        source = sources.WavSource(self.opt.wav, realtime=True)
         unsubscribe = a.subscribe(on)
         try:
-            loop = VoiceLoop(a, self._front, sources.WavSource(self.opt.wav, realtime=True), None,
-                             sinks.NullSink(speed=0), mute=True)
+            loop = VoiceLoop(a, self._front, source, None, sinks.NullSink(speed=0), mute=True)
             self._front.idle()
             await loop.run()
         finally:
             unsubscribe()
-        row: dict[str, Any] = {"window": window, "answered": "token" in marks and "stopped" in marks}
-        if "stopped" in marks:
+        row: dict[str, Any] = {"window": window, "answered": "token" in marks}
+        start = getattr(source, "_t0", None)
+        if start is not None:
+            speech_end = start + _speech_end_s(source._chunks, audio.CHUNK_S)
             if "final" in marks:
-                row["end_of_speech_to_final_ms"] = round((marks["final"] - marks["stopped"]) * 1000, 1)
+                row["end_of_speech_to_transcript_ms"] = round((marks["final"] - speech_end) * 1000, 1)
             if "token" in marks:
-                row["end_of_speech_to_first_token_ms"] = round((marks["token"] - marks["stopped"]) * 1000, 1)
+                row["end_of_speech_to_first_token_ms"] = round((marks["token"] - speech_end) * 1000, 1)
         self.voice.append(row)
 
     async def _client(self, window: int, level: int, client: int, until: float, out: list[Answer]) -> None:
@@ -423,13 +424,25 @@ class Soak:
             summary["voice"] = {
                 "utterances": len(self.voice),
                 "answered": sum(v["answered"] for v in self.voice),
-                "end_of_speech_to_final_ms": percentiles(
-                    [v["end_of_speech_to_final_ms"] for v in self.voice if "end_of_speech_to_final_ms" in v]),
+                "end_of_speech_to_transcript_ms": percentiles(
+                    [v["end_of_speech_to_transcript_ms"] for v in self.voice
+                     if "end_of_speech_to_transcript_ms" in v]),
                 "end_of_speech_to_first_token_ms": percentiles(
                     [v["end_of_speech_to_first_token_ms"] for v in self.voice
                      if "end_of_speech_to_first_token_ms" in v]),
             }
         return summary
+
+
+def _speech_end_s(chunks: list[bytes], chunk_s: float) -> float:
+    """Seconds into a recording where its speech ends (last chunk above 10% of the peak level)."""
+    import numpy as np
+
+    levels = [float(np.sqrt(np.mean(np.frombuffer(c, dtype=np.int16).astype(np.float64) ** 2))) for c in chunks]
+    if not levels or max(levels) == 0:
+        return 0.0
+    loud = [i for i, lv in enumerate(levels) if lv >= 0.1 * max(levels)]
+    return (loud[-1] + 1) * chunk_s
 
 
 def _shares(counts: dict[str, int]) -> dict[str, float]:
@@ -443,7 +456,8 @@ def thermal_verdict(rows: list[dict[str, Any]], window_s: float) -> dict[str, An
     Latency is compared as the median inter-token time (pure model speed: a throttled CPU
     makes every token slower, whatever the question mix); frequency and temperature as
     measured. Drift above 10% in latency or a 5% frequency drop is called "drift"; any
-    throttling bit the firmware reports is "throttled".
+    throttling bit the firmware reports is "throttled"; latency that fell by more than 10%
+    is "unsteady" (the start was disturbed by other load, so heat cannot be judged).
     """
     if not rows:
         return {"verdict": "no data"}
@@ -489,6 +503,10 @@ def thermal_verdict(rows: list[dict[str, Any]], window_s: float) -> dict[str, An
         verdict = "throttled"
     elif any(d > 10 for d in itl_drifts) or (freq_drift is not None and freq_drift < -5):
         verdict = "drift"
+    elif any(d < -10 for d in itl_drifts):
+        # Faster at the end than at the start: something else loaded the machine early on,
+        # so the run says nothing either way about heat. Never call that "stable".
+        verdict = "unsteady"
     elif not itl_drifts and freq_drift is None:
         verdict = "no data"
     else:
