@@ -30,6 +30,7 @@ from kiosk.errors import InputError, KioskError, LLMError
 from kiosk.knowledge.grounding import SentenceChecker, social_reply
 from kiosk.knowledge.retrieve import Hit, Knowledge
 from kiosk.llm.backend import GenerationRequest, LLMBackend
+from kiosk.llm.cloud import CloudFallback
 from kiosk.llm.prompt import build_request
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class Assistant:
         self._subscribers: list[Subscriber] = []
         self.gate = LLMGate()
         self.llm_error: KioskError | None = None
+        self.cloud: CloudFallback | None = None
+        """The opt-in online fallback (kiosk/llm/cloud.py); None: never."""
 
     # --- subscriptions -------------------------------------------------------------
 
@@ -325,6 +328,9 @@ class _Run:
         self.first_token_t: float | None = None
         self.tokens = 0
         self.engine = "knowledge"
+        self.backend = "knowledge"
+        self.online = False
+        self.intro: Callable[[], None] | None = None
         self.fallback = False
         self.cancelled = False
         self.sources: tuple[str, ...] = ()
@@ -357,6 +363,8 @@ class _Run:
         hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
         best = hits[0].score if hits else 0.0
         if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_subject(question):
+            if await self.ask_cloud(question, hits, best):
+                return
             self.start("refusal", (), best)
             self.outcome = "refused"
             self.show_text(self._refusal())
@@ -392,7 +400,6 @@ class _Run:
         checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
         cancel = self.conv.cancel_flag or threading.Event()
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
 
         def preempt() -> None:
             self.preempted = True
@@ -401,31 +408,85 @@ class _Run:
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = a.llm.name
+            self.backend = getattr(a.llm, "backend", a.llm.name)
             # Built on the llama thread (tokenising for the trim), timed from now: waiting
             # for the model behind other visitors does not eat this answer's budget.
             executor = getattr(a.llm, "executor", None)
             turns = list(self.conv.turns)
             request = await loop.run_in_executor(executor, build_request, a.llm, cfg, question, hits, turns)
-            request.deadline = time.monotonic() + cfg.llm.budget_s
-            worker = loop.run_in_executor(
-                getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop
-            )
             try:
-                await self._consume(queue, checker, cancel)
-            finally:
-                cancel.set()
-                await _wait_uncancellable(worker)
+                await self._generate(a.llm, request, checker, cancel)
+            finally:  # the backend that answered (a fallback backend says which)
+                self.engine = request.engine or self.engine
+                self.backend = request.served_by or self.backend
         finally:
             a.gate.release()
         if self.cancelled:
             return
         final = checker.finish()
+        if not self.shown and not self.preempted and await self.ask_cloud(question, hits, hits[0].score, True):
+            return
         if not self.shown:
             self.fallback = True
             self.show_text(hits[0].entry.text)
         elif final.missing_fact:
             self.fallback = True
             self.show_text(" " + final.missing_fact)
+
+    async def _generate(
+        self, llm: LLMBackend, request: GenerationRequest, checker: SentenceChecker, cancel: threading.Event
+    ) -> None:
+        """Stream ``request`` from ``llm`` in its worker thread, showing checked sentences."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        request.deadline = time.monotonic() + self.a.config.llm.budget_s
+        worker = loop.run_in_executor(getattr(llm, "executor", None), _pump, llm, request, cancel, queue, loop)
+        try:
+            await self._consume(queue, checker, cancel)
+        finally:
+            cancel.set()
+            await _wait_uncancellable(worker)
+
+    async def ask_cloud(self, question: str, hits: list[Hit], score: float, started: bool = False) -> bool:
+        """The opt-in online fallback, for a question the device refused or could not phrase.
+
+        Sends the question alone (no earlier turn) with the retrieved facts; what comes
+        back passes the same sentence check, and the answer opens by saying it came from
+        the online service (screen and speech). False: not allowed, offline, or nothing
+        it said passed the check; the local answer stands.
+        """
+        cloud = self.a.cloud
+        if cloud is None or not hits:
+            return False
+        why_not = await asyncio.to_thread(cloud.unavailable)
+        if why_not:
+            log.info("cloud fallback not used: %s", why_not)
+            return False
+        cfg = self.a.config
+        checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
+        request = await asyncio.to_thread(cloud.request, cfg, question, hits)
+        cancel = self.conv.cancel_flag = threading.Event()
+
+        def intro() -> None:
+            if not started:
+                self.start("llm", tuple(h.entry.title for h in hits), score)
+            self.sources = tuple(h.entry.title for h in hits)
+            self.online = True
+            self.engine, self.backend = cloud.backend.name, cloud.name
+            self.show_pieces([cloud.notice + " "])
+
+        self.intro = intro
+        try:
+            await self._generate(cloud.backend, request, checker, cancel)
+        finally:
+            self.intro = None
+        if not self.online or self.cancelled:
+            return self.online
+        final = checker.finish()
+        if final.missing_fact:
+            self.fallback = True
+            self.show_text(" " + final.missing_fact)
+        return True
 
     async def _consume(self, queue: asyncio.Queue, checker: SentenceChecker, cancel: threading.Event) -> None:
         while True:
@@ -438,7 +499,10 @@ class _Run:
                         return
                     self.show_pieces(verdict.pieces)
             elif kind == "error":
-                raise payload  # type: ignore[misc]
+                # The backend failed (a fallback backend only fails when none is left):
+                # show only what was checked, then the fact; staff see it in doctor.
+                log.warning("LLM failed mid-answer: %s", payload)
+                return
             else:  # "end"
                 if self.preempted:
                     return  # cut off mid-sentence: show only what was checked, then the fact
@@ -463,6 +527,9 @@ class _Run:
         )
 
     def show_pieces(self, pieces: list[str]) -> None:
+        if self.intro is not None and pieces:
+            intro, self.intro = self.intro, None
+            intro()
         for piece in pieces:
             now = self.a.now()
             if self.first_token_t is None:
@@ -509,6 +576,8 @@ class _Run:
                 ttft_ms=_ms(self.t0, self.first_token_t),
                 total_ms=_ms(self.t0, now),
                 fallback=self.fallback,
+                backend=self.backend,
+                online=self.online,
             )
         conv.cancel_reason = "user"
         self.a.emit(closing)
