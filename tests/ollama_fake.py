@@ -174,6 +174,9 @@ class Server:
         entry = {"path": request.path, "prompt_tokens": prompt_tokens, "options": options,
                  "keep_alive": body.get("keep_alive"), "raw": body.get("raw"), "stream": body.get("stream", True),
                  "received": time.time(), "started": None, "ended": None, "outcome": ""}  # fmt: skip
+        if chat:
+            entry["last_role"] = body["messages"][-1].get("role")
+            entry["last_content"] = body["messages"][-1].get("content")
         self.log.append(entry)
         if prompt_tokens + min(n_predict, 1) > n_ctx:
             entry["outcome"] = "too-long"

@@ -158,6 +158,9 @@ class ConversationScreen(_AskingScreen):
             if self._sources:
                 how = "from the venue's information" if self._mode == "instant" else "checked against"
                 transcript.mount(Static(Text(f"({how}: {', '.join(self._sources)})"), classes="source"))
+            marker = backend_marker(event)
+            if marker:
+                transcript.mount(Static(Text(marker), classes="source backend"))
             self.set_status("done")
         elif isinstance(event, ev.AnswerCancelled):
             if self._answer is not None:
@@ -185,3 +188,13 @@ class ConversationScreen(_AskingScreen):
     @property
     def answer_text(self) -> str:
         return self._answer_text
+
+
+def backend_marker(event: ev.AnswerDone) -> str:
+    """The small line saying which backend answered: the online service said plainly
+    (the answer's first sentence says it too), a local backend by its configured name."""
+    if event.online:
+        return f"(answered by the online service, {event.backend})"
+    if event.backend and event.backend != "knowledge":
+        return f"[{event.backend}]"
+    return ""
