@@ -102,11 +102,9 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
         llm, warnings = built.llm, list(built.problems)
         if llm is None:
             log.warning("LLM unavailable, answering from the knowledge only: %s", warnings[:1])
-        if built.cloud is not None:
-            from kiosk.llm.cloud import CloudFallback
+        from kiosk.llm.cloud import from_config
 
-            b = factory.section(config, config.llm.cloud)
-            cloud = CloudFallback(config.llm.cloud, built.cloud, config, b.url, b.connect_timeout_s)
+        cloud = from_config(config, built.cloud)
     assistant = Assistant(config, knowledge, llm)
     assistant.cloud = cloud
     assistant.llm_error = warnings[0] if warnings and llm is None else None

@@ -63,3 +63,13 @@ class CloudFallback:
         """The question alone with the venue's facts: no earlier turns (``turns=[]``)."""
         self.used += 1
         return build_request(self.backend, cfg, question, hits, [])
+
+
+def from_config(config: Config, backend: LLMBackend | None) -> CloudFallback | None:
+    """The fallback for ``[llm] cloud`` around its built backend (None when off)."""
+    if backend is None or not config.llm.cloud or config.privacy.mode == "strict":
+        return None
+    from kiosk.llm.factory import section
+
+    b = section(config, config.llm.cloud)
+    return CloudFallback(config.llm.cloud, backend, config, b.url, b.connect_timeout_s)
