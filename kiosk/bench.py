@@ -117,7 +117,12 @@ def _cancel_latency(llm, request, runs: int) -> list[float]:
     return out
 
 
-def bench_llm(args, config: Config) -> dict:
+def bench_llm(args, config: Config, plain: bool = False) -> dict:
+    """``--backend all|NAME``: every backend beside its raw client (kiosk/llm/bench.py)."""
+    if getattr(args, "backend", None) and not plain:
+        from kiosk.llm.bench import bench_backends
+
+        return bench_backends(args, config)
     from kiosk.llm.backend import GenerationRequest
     from kiosk.llm.prompt import build_request
     from kiosk.runtime import load_llm, open_knowledge

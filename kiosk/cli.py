@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--runs", type=int, default=3, help="repetitions where the benchmark repeats")
     p.add_argument("--venue", help="answers: a venue folder with knowledge/, questions.toml and venue.toml")
+    p.add_argument("--backend", help="llm: 'all' or one [llm] backends name; one row per backend, beside its raw client")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list or install the models in models/manifest.toml")

@@ -152,3 +152,24 @@ async def test_all_backends_gone_mid_answer_the_visitor_gets_the_checked_fact(ll
     assert isinstance(done, ev.AnswerDone), rec.types()
     assert "10am to 4pm" in done.text and done.backend == "hailo"
     assert not rec.of(ev.AnswerCancelled)
+
+
+def test_doctor_reports_every_backend_state_model_and_latency(tmp_path, hailo):
+    from core_support import make_config
+
+    from kiosk.llm.health import doctor_checks
+
+    cfg = make_config(tmp_path, llm={
+        "backends": ["hailo", "spare", "cpu"],
+        "backend": {
+            "hailo": {"kind": "ollama", "url": hailo.url, "model": "qwen2:1.5b", "ttft_objective_ms": 2500.0},
+            "spare": {"kind": "ollama", "url": dead_url(), "model": "qwen2:1.5b", "connect_timeout_s": 0.5},
+        },
+    })  # fmt: skip
+    rows = {name: (status, detail) for name, status, detail, _fix in doctor_checks(cfg)}
+    status, detail = rows["llm hailo"]
+    assert status == "OK" and "qwen2:1.5b" in detail and "health" in detail and "first token" in detail
+    assert "objective 2500 ms" in detail
+    assert rows["llm spare"][0] == "WARN" and "cannot" in rows["llm spare"][1]  # down, others serve
+    assert rows["llm cpu"][0] == "OK" and "llama.cpp" in rows["llm cpu"][1]
+    assert rows["llm cloud"][0] == "OK" and "off" in rows["llm cloud"][1]

@@ -132,10 +132,14 @@ class FallbackBackend:
         errors: list[str] = []
         failed_at: float | None = None
         failed_name = ""
+        built_for = self.preferred()  # the backend the caller's prompt was fitted to
         for member in self.order():
             if cancel.is_set():
                 return
-            req = _request_for(member.backend, request, "".join(shown), len(shown))
+            if member is built_for and not shown:
+                req = request
+            else:
+                req = _request_for(member.backend, request, "".join(shown), len(shown))
             request.served_by, request.engine = member.name, member.backend.name
             t0 = time.monotonic()
             first = True
