@@ -214,3 +214,27 @@ def test_openai_server_killed_mid_answer_is_a_lost_connection(key_file):
         for piece in b.stream(chat(max_tokens=300), threading.Event()):
             got.append(piece)
     assert err.value.code in ("llm.lost", "llm.timeout") and got
+
+
+async def test_ollama_prompts_always_fit_the_context(tmp_path, knowledge, hailo):
+    """Ollama cannot count tokens for us: the estimate must keep every prompt inside the
+    window (a small one here, so trimming happens on every turn)."""
+    from core_support import Recorder, make_config
+
+    from kiosk import events as ev
+    from kiosk.assistant import Assistant
+
+    cfg = make_config(tmp_path, knowledge={"instant_threshold": 1.0}, llm={"max_tokens": 16, "n_ctx": 512})
+    b = OllamaBackend("hailo", hailo.url, "qwen2:1.5b", n_ctx=384, timeouts=PATIENT)
+    a = Assistant(cfg, knowledge, b)
+    rec = Recorder(a)
+    conv = a.start_conversation("kiosk")
+    before = len(hailo.get("/_test/log"))
+    for q in ["Can I use a computer here?", "Is there free internet?", "How do I become a member?",
+              "Can I get a coffee here?", "How much does printing cost?", "When is the cafe open?"]:  # fmt: skip
+        assert isinstance(await a.ask(conv, q), ev.AnswerDone)
+    asked = hailo.get("/_test/log")[before:]
+    assert len(asked) == 6 and all(e["outcome"] == "done" for e in asked), asked
+    assert all(e["options"]["num_ctx"] == 384 and e["prompt_tokens"] + 16 <= 384 for e in asked)
+    assert max(e["prompt_tokens"] for e in asked) > 200  # the window was really used, not left empty
+    assert all(d.backend == "hailo" for d in rec.of(ev.AnswerDone))
