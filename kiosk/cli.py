@@ -19,13 +19,14 @@ from kiosk import config as config_mod
 from kiosk import events as ev
 from kiosk.errors import KioskError
 
-AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli")
+AREAS = ("kiosk.store.cli", "kiosk.speech.cli", "kiosk.web.cli", "kiosk.telemetry.cli")
 BENCHES = {
     "llm": "kiosk.bench",
     "answers": "kiosk.bench",
     "log": "kiosk.store.bench",
     "speech": "kiosk.speech.bench",
     "web": "kiosk.web.bench",
+    "telemetry": "kiosk.telemetry.bench",
 }
 
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3, help="repetitions where the benchmark repeats")
     p.add_argument("--venue", help="answers: a venue folder with knowledge/, questions.toml and venue.toml")
     p.add_argument("--backend", help="llm: 'all' or one [llm] backends name; one row per backend, beside its raw client")
+    p.add_argument("--endpoint", help="telemetry: drain to this OTLP/HTTP collector instead of oteltap")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list or install the models in models/manifest.toml")
@@ -147,9 +149,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_first(argv: list[str]) -> list[str]:
+    """``--config FILE`` may stand anywhere, also after a nested subcommand (README)."""
+    out: list[str] = []
+    front: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            out += argv[i:]
+            break
+        if a == "--config" and i + 1 < len(argv):
+            front += [a, argv[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--config="):
+            front.append(a)
+        else:
+            out.append(a)
+        i += 1
+    return front + out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_config_first(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

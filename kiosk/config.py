@@ -163,11 +163,55 @@ class WebConfig:
     fleet_domain: str = opt("fleet.test", "Fleet domain the certificate covers.")
     host: str = opt("0.0.0.0", "Address to listen on.")
     port: int = opt(8443, "HTTPS port (443 on the image).")
-    cert: str = opt("", "Certificate chain (PEM): wildcard *.<fleet_domain> or per-device.")
-    key: str = opt("", "Private key (PEM) of the certificate.")
+    cert: str = opt("", "Certificate chain (PEM); [certs] mode acme and empty: <data dir>/certs/fullchain.pem.")
+    key: str = opt("", "Private key (PEM); [certs] mode acme and empty: <data dir>/certs/privkey.pem.")
     max_question_bytes: int = opt(4096, "Largest request body for a question.")
     rate_per_minute: int = opt(20, "Questions per minute per client.")
     max_connections: int = opt(64, "Most simultaneous clients.")
+
+
+@dataclass
+class TelemetryConfig:
+    enabled: bool = opt(True, "Collect health and usage metrics (never any visitor's words) into the outbox.")
+    endpoint: str = opt(
+        "", "OTLP/HTTP collector base URL, e.g. https://otel.example:4318 (empty: no network, outbox only)."
+    )
+    token_file: str = opt("", "File holding a bearer token sent as 'Authorization: Bearer ...' (empty: none).")
+    ca_bundle: str = opt("", "PEM CA bundle that verifies the collector (empty: the system trust store).")
+    client_cert: str = opt("", "Client certificate (PEM) for mTLS to the collector (empty: none).")
+    client_key: str = opt("", "Private key (PEM) of the client certificate.")
+    interval_s: float = opt(60.0, "Seconds per export interval: one batch is written to the outbox each time.")
+    timeout_s: float = opt(10.0, "Seconds one send may take before it counts as failed and is retried.")
+    compression: str = opt("gzip", "Request body compression: gzip or none.")
+    max_outbox_mb: float = opt(20.0, "Largest outbox size; the oldest batches are dropped (and counted) beyond it.")
+    max_age_days: float = opt(14.0, "Batches older than this are dropped (and counted) unsent.")
+    fleet: str = opt("", "Fleet label sent as the resource attribute kiosk.fleet.")
+    site: str = opt("", "Site label sent as the resource attribute kiosk.site.")
+
+
+@dataclass
+class CertsConfig:
+    mode: str = opt("files", "files: [web] cert/key are copied onto the device; acme: the kiosk gets and renews them.")
+    name: str = opt("device", "Name to request: device (<device_id>.<fleet_domain>) or wildcard (*.<fleet_domain>).")
+    acme_directory: str = opt("", "ACME directory URL of the CA (Let's Encrypt, step-ca, ...).")
+    acme_email: str = opt("", "Contact e-mail for the ACME account (empty: none).")
+    acme_ca_bundle: str = opt("", "PEM bundle trusted for the ACME server's own HTTPS (empty: the system's).")
+    acme_eab_kid: str = opt("", "External account binding key id, for CAs that require one (ZeroSSL, Google, step-ca).")
+    acme_eab_hmac_file: str = opt("", "File holding the external account binding HMAC key (base64url, mode 0600).")
+    roots: str = opt("", "Extra trusted roots (PEM) for the chain check, e.g. a private CA's (empty: the system's).")
+    dns: str = opt("rfc2136", "How the DNS-01 TXT record is set: rfc2136 (dynamic update with TSIG) or hook.")
+    rfc2136_server: str = opt("", "DNS server (name or address) that takes the dynamic updates.")
+    rfc2136_port: int = opt(53, "Port of the rfc2136 server.")
+    rfc2136_tsig_name: str = opt("", "TSIG key name.")
+    rfc2136_algorithm: str = opt("hmac-sha256", "TSIG algorithm (hmac-sha256, hmac-sha512, ...).")
+    rfc2136_secret_file: str = opt("", "File holding the base64 TSIG secret (mode 0600).")
+    rfc2136_name: str = opt("", "Record to update (empty: _acme-challenge.<name>, following a CNAME the server answers).")
+    auth_hook: str = opt("", "certbot-style command that publishes CERTBOT_VALIDATION for CERTBOT_DOMAIN.")
+    cleanup_hook: str = opt("", "certbot-style command that removes the record again.")
+    check_server: str = opt("", "host[:port] of the authoritative DNS server polled for propagation (hook mode).")
+    propagation_timeout_s: float = opt(120.0, "Longest wait for the TXT record to show on the authoritative server.")
+    renew_before_days: float = opt(0.0, "Renew this many days before expiry (0: a third of the lifetime; at most half of it).")
+    check_hours: float = opt(6.0, "Hours between renewal checks while the kiosk runs.")
 
 
 @dataclass
@@ -181,6 +225,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    certs: CertsConfig = field(default_factory=CertsConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
     """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""
@@ -375,6 +421,18 @@ def _check_ranges(cfg: Config) -> None:
     _check_between("speech.volume", cfg.speech.volume, 0.0, 1.0)
     _check_between("speech.wake_sensitivity", cfg.speech.wake_sensitivity, 0.0, 1.0)
     _check_between("web.port", cfg.web.port, 0, 65535)
+    _check_telemetry(cfg)
+    _check_between("certs.rfc2136_port", cfg.certs.rfc2136_port, 1, 65535)
+    _check_between("certs.propagation_timeout_s", cfg.certs.propagation_timeout_s, 0.0, 3600.0)
+    _check_between("certs.renew_before_days", cfg.certs.renew_before_days, 0.0, 3650.0)
+    _check_between("certs.check_hours", cfg.certs.check_hours, 0.01, 24.0 * 30)
+    for key, allowed in (("mode", ("files", "acme")), ("name", ("device", "wildcard")), ("dns", ("rfc2136", "hook"))):
+        if getattr(cfg.certs, key) not in allowed:
+            raise ConfigError(
+                "config.range",
+                f"certs.{key} must be one of {', '.join(allowed)}, got {getattr(cfg.certs, key)!r}",
+                f"set certs.{key} to {' or '.join(allowed)}",
+            )
     for key in (
         "refractory_s",
         "speech_start_s",
@@ -407,6 +465,26 @@ def _check_ranges(cfg: Config) -> None:
             "config.range",
             "knowledge thresholds must satisfy 0 <= refuse_threshold <= instant_threshold <= 1",
             "fix knowledge.refuse_threshold / knowledge.instant_threshold",
+        )
+
+
+def _check_telemetry(cfg: Config) -> None:
+    t = cfg.telemetry
+    _check_between("telemetry.interval_s", t.interval_s, 0.05, 86400.0)
+    _check_between("telemetry.timeout_s", t.timeout_s, 0.05, 600.0)
+    _check_between("telemetry.max_outbox_mb", t.max_outbox_mb, 0.01, 100_000.0)
+    _check_between("telemetry.max_age_days", t.max_age_days, 0.0001, 3650.0)
+    if t.compression not in ("gzip", "none"):
+        raise ConfigError(
+            "config.range",
+            f"telemetry.compression must be gzip or none, got {t.compression!r}",
+            'set telemetry.compression = "gzip" (or "none" for a receiver without gzip)',
+        )
+    if t.endpoint and not t.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(
+            "config.range",
+            f"telemetry.endpoint must start with http:// or https://, got {t.endpoint!r}",
+            'set telemetry.endpoint = "https://collector.example:4318"',
         )
 
 

@@ -16,7 +16,13 @@ from kiosk import models
 from kiosk.config import Config
 from kiosk.errors import KioskError
 
-AREA_HEALTH = ("kiosk.store.health", "kiosk.speech.health", "kiosk.web.health", "kiosk.llm.health")
+AREA_HEALTH = (
+    "kiosk.store.health",
+    "kiosk.speech.health",
+    "kiosk.web.health",
+    "kiosk.telemetry.health",
+    "kiosk.llm.health",
+)
 
 
 @dataclass

@@ -61,3 +61,7 @@ class WebError(KioskError):
 
 class CertError(KioskError):
     area = "certs"
+
+
+class TelemetryError(KioskError):
+    area = "telemetry"

@@ -99,6 +99,8 @@ class TranscriptFinal(Event):
     engine: str
     audio_s: float = 0.0
     """Seconds of audio decoded."""
+    decode_s: float = 0.0
+    """Seconds spent in the speech-to-text engine (decode_s / audio_s is its real-time factor)."""
 
 
 @event_type("speaking-started")

@@ -120,4 +120,9 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
         sink = attach(config, assistant)
         runtime.sinks["log"] = sink
         runtime.closers.append(sink.close)
+        from kiosk.telemetry.sink import attach as attach_telemetry
+
+        telemetry = attach_telemetry(config, assistant, log_sink=sink)
+        runtime.sinks["telemetry"] = telemetry
+        runtime.closers.append(telemetry.close)
     return runtime

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["kiosk.assistant", "kiosk.runtime", "kiosk.cli", "kiosk.events", "kiosk.config", "kiosk.store.sink"]
+CORE = [
+    "kiosk.assistant", "kiosk.runtime", "kiosk.cli", "kiosk.events", "kiosk.config", "kiosk.store.sink",
+    "kiosk.telemetry.sink", "kiosk.telemetry.metrics", "kiosk.telemetry.otlp", "kiosk.telemetry.cli",
+]  # fmt: skip
 
 
 def test_core_imports_no_face_libraries():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import pytest
+
 from kiosk.web import devca
 from kiosk.web.cli import register
 from kiosk.web.health import doctor_checks
@@ -32,6 +34,8 @@ def test_every_command_has_help():
     assert all(c.help for c in sub._choices_actions) and {c.dest for c in sub._choices_actions} == {
         "dev",
         "check",
+        "renew",
+        "status",
     }
 
 
@@ -74,3 +78,18 @@ def test_doctor_warns_before_expiry(tmp_path):
     assert doctor_checks(web_config(tmp_path, cert, key))[0][1] == "OK"
     assert doctor_checks(web_config(tmp_path, cert, key, device_id="kiosk-9"))[0][1] == "FAIL"
     assert doctor_checks(web_config(tmp_path))[0][1] == "OK"  # web disabled, nothing configured
+
+
+def test_certs_renew_needs_acme_mode(tmp_path, capsys):
+    assert _run(["certs", "renew"], web_config(tmp_path)) == 2
+    assert 'mode = "acme"' in capsys.readouterr().err
+
+
+def test_certs_config_choices_name_the_key():
+    from kiosk import config as config_mod
+    from kiosk.errors import ConfigError
+
+    for key, bad in (("mode", "acmee"), ("name", "all"), ("dns", "route53")):
+        with pytest.raises(ConfigError) as e:
+            config_mod.from_mapping({"certs": {key: bad}})
+        assert f"certs.{key}" in e.value.message

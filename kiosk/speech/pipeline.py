@@ -209,7 +209,11 @@ class VoiceLoop:
             elif isinstance(action, fe.Final):
                 self._emit(ev.ListeningStopped, reason=action.reason, speech_s=action.speech_s)
                 self._emit(
-                    ev.TranscriptFinal, text=action.text, engine=self.stt_engine, audio_s=action.audio_s
+                    ev.TranscriptFinal,
+                    text=action.text,
+                    engine=self.stt_engine,
+                    audio_s=action.audio_s,
+                    decode_s=action.decode_s,
                 )
                 if action.text.strip():
                     self._start_answer(action.text)

@@ -75,7 +75,10 @@ class KioskApp(App):
         self.push_screen(self._attract())
         self.set_interval(IDLE_CHECK_S, self._check_idle)
         if self.runtime is not None and self.config.web.enabled:
-            await self._start_web()
+            if self.config.certs.mode == "acme":  # its first certificate may wait for the network
+                self.run_worker(self._start_web(), group="web", exit_on_error=False)
+            else:
+                await self._start_web()
         if self.runtime is not None and self.config.speech.enabled:
             self._start_voice()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
@@ -70,16 +71,82 @@ def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_certs_check(args: argparse.Namespace, config: Config) -> int:
-    from kiosk.web.certs import device_hostname, validate
+    from kiosk.web.certs import cert_paths, device_hostname, load_roots, validate
 
     try:
         hostname = device_hostname(config)
+        roots = load_roots(config.certs.roots)
     except CertError as e:
         print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
         return 1
-    report = validate(config.web.cert, config.web.key, hostname)
+    report = validate(*cert_paths(config), hostname, roots=roots)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
+
+
+def _needs_acme(config: Config) -> int:
+    if config.certs.mode != "acme":
+        print(
+            f'[certs] mode is "{config.certs.mode}": the certificate is a file copied onto the device\n'
+            '     fix: set [certs] mode = "acme" and acme_directory to let the kiosk get its own',
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def _cmd_certs_renew(args: argparse.Namespace, config: Config) -> int:
+    """Exit 0 when a valid certificate is in place afterwards, whatever the attempt did."""
+    if code := _needs_acme(config):
+        return code
+    from kiosk.web.renewal import Renewer
+
+    try:
+        renewer = Renewer(config)
+        outcome = renewer.renew(force=args.force, respect_backoff=False)
+        report = renewer.current()
+    except CertError as e:
+        print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
+        return 1
+    print(f"{outcome.result}: {outcome.detail}")
+    if outcome.error is not None:
+        print(f"FAIL [{outcome.error.code}] {outcome.error.message}\n     fix: {outcome.error.fix}")
+        if report.ok:
+            print("the current certificate stays in place and keeps serving")
+    if report.ok:
+        print(f"in place: {report.cert_path} ({report.matched}, {report.days_left:.1f} days left)")
+        return 0
+    print(f"no valid certificate in place: [{report.problems[0].code}] {report.problems[0].message}")
+    return 1
+
+
+def _cmd_certs_status(args: argparse.Namespace, config: Config) -> int:
+    from kiosk.web.renewal import Renewer
+
+    try:
+        info = Renewer(config).status()
+    except CertError as e:
+        print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
+        return 1
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    err = info["last_error"]
+    rows = [
+        ("mode", info["mode"]),
+        ("certificate", info["certificate"] + ("" if info["valid"] else f"  (NOT VALID: {info['problem']})")),
+        ("issuer", info["issuer"] or "-"),
+        ("names", ", ".join(info["names"]) or "-"),
+        ("serial", info["serial"] or "-"),
+        ("not after", info["not_after"] or "-"),
+        ("next renewal", info["next_renewal"] if info["mode"] == "acme" else "- (mode files)"),
+        ("backing off", info["next_attempt"] or "no"),
+        ("last success", info["last_success"] or "-"),
+        ("last error", f"[{err['code']}] {err['message']} (fix: {err['fix']})" if err else "none"),
+    ]
+    for name, value in rows:
+        print(f"{name + ':':14} {value}")
+    return 0
 
 
 def register(subparsers) -> None:
@@ -88,7 +155,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-llm", action="store_true", help="answer from the knowledge only")
     p.set_defaults(func=_cmd_serve)
 
-    certs = subparsers.add_parser("certs", help="make development certificates or check the configured one")
+    certs = subparsers.add_parser(
+        "certs", help="development certificates, checks, and ACME renewal of the device's certificate"
+    )
     sub = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
     d = sub.add_parser("dev", help="make a local CA and a wildcard certificate for development")
     d.add_argument("--domain", required=True, help="fleet domain, e.g. fleet.test")
@@ -99,3 +168,9 @@ def register(subparsers) -> None:
     d.set_defaults(func=_cmd_certs_dev)
     c = sub.add_parser("check", help="show what the server would serve and whether it is valid here")
     c.set_defaults(func=_cmd_certs_check)
+    r = sub.add_parser("renew", help="get or renew the certificate over ACME now ([certs] mode = acme)")
+    r.add_argument("--force", action="store_true", help="renew even when the certificate is not due")
+    r.set_defaults(func=_cmd_certs_renew)
+    st = sub.add_parser("status", help="issuer, names, serial, expiry, next renewal and last error")
+    st.add_argument("--json", action="store_true", help="print as JSON")
+    st.set_defaults(func=_cmd_certs_status)

@@ -31,7 +31,7 @@ from kiosk import events as ev
 from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
 from kiosk.errors import CertError
-from kiosk.web.certs import device_hostname
+from kiosk.web.certs import cert_paths, device_hostname, load_roots
 from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
 from kiosk.web.tls import POLL_S, CertManager
 
@@ -463,6 +463,7 @@ class WebHandle:
     certs: CertManager
     app: web.Application
     url: str
+    renewer: Any = None  # renewal.Renewer in acme mode
 
     @property
     def port(self) -> int:
@@ -473,6 +474,8 @@ class WebHandle:
         return self.app[STATE]
 
     async def stop(self) -> None:
+        if self.renewer is not None:
+            await self.renewer.stop()
         await self.certs.stop()
         await self.runner.cleanup()
 
@@ -488,18 +491,34 @@ def _fault_reporter(assistant: Assistant) -> Callable[[CertError], None]:
     return report
 
 
-async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
+async def start_web(runtime, poll_s: float = POLL_S, renewer: Any = None) -> WebHandle:
     """Serve HTTPS for ``runtime.assistant`` in the running loop; CertError refuses.
 
-    Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike.
+    Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike. With
+    ``[certs] mode = "acme"`` a missing or unusable certificate is first obtained (this
+    waits while offline or backing off, so callers with other work run it as a task), and
+    renewal runs in the background; each renewed pair is swapped in by the
+    CertManager without a restart. ``renewer`` replaces the default one (tests).
     """
     config: Config = runtime.config
     assistant: Assistant = runtime.assistant
     hostname = device_hostname(config)
+    report_fault = _fault_reporter(assistant)
+    cert_path, key_path = cert_paths(config)
+    if config.certs.mode == "acme":
+        from kiosk.web.renewal import Renewer  # the ACME library only where it is used
+
+        renewer = renewer or Renewer(config, on_fault=report_fault)
+        if not renewer.current().ok:  # a new kiosk: its first certificate, before serving
+            log.info("waiting for the first certificate from %s", config.certs.acme_directory)
+            await renewer.until_valid()
     certs = CertManager(
-        config.web.cert, config.web.key, hostname, on_fault=_fault_reporter(assistant), poll_s=poll_s
+        cert_path, key_path, hostname, on_fault=report_fault, poll_s=poll_s, roots=load_roots(config.certs.roots)
     )
     app = create_app(assistant, config, certs)
+    telemetry = getattr(runtime, "sinks", {}).get("telemetry")
+    if telemetry is not None:  # open web connections, read at each telemetry interval
+        telemetry.watch_web(lambda: len(app[STATE].sockets))
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, keepalive_timeout=15.0)
     await runner.setup()
     site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, config.web.max_connections)
@@ -515,5 +534,8 @@ async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
             "free the port or set [web] port (ports below 1024 need CAP_NET_BIND_SERVICE)",
         ) from e
     certs.start()
+    if renewer is not None:
+        renewer.on_installed = lambda _report: certs.check()  # swap now, not at the next poll
+        renewer.start()
     port = "" if site.port == 443 else f":{site.port}"
-    return WebHandle(runner, site, certs, app, f"https://{hostname}{port}/")
+    return WebHandle(runner, site, certs, app, f"https://{hostname}{port}/", renewer)
