@@ -234,7 +234,8 @@ async def test_ollama_prompts_always_fit_the_context(tmp_path, knowledge, hailo)
               "Can I get a coffee here?", "How much does printing cost?", "When is the cafe open?"]:  # fmt: skip
         assert isinstance(await a.ask(conv, q), ev.AnswerDone)
     asked = hailo.get("/_test/log")[before:]
-    assert len(asked) == 6 and all(e["outcome"] == "done" for e in asked), asked
+    # "client-closed" is the kiosk stopping a sentence that failed the fact check
+    assert len(asked) == 6 and all(e["outcome"] in ("done", "client-closed") for e in asked), asked
     assert all(e["options"]["num_ctx"] == 384 and e["prompt_tokens"] + 16 <= 384 for e in asked)
     assert max(e["prompt_tokens"] for e in asked) > 200  # the window was really used, not left empty
     assert all(d.backend == "hailo" for d in rec.of(ev.AnswerDone))
