@@ -76,16 +76,20 @@ def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, floa
 
 def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
     """The Assistant's path: the backend in a worker thread, pieces handed to the loop."""
-    from kiosk.assistant import _pump
-
     llm.raw().reset()
+    return pumped_run(llm, request)
+
+
+def pumped_run(llm, request) -> tuple[float, list[float], int, float]:
+    """``request`` through _pump on the backend's executor (or a pool thread), timed."""
+    from kiosk.assistant import _pump
 
     async def consume() -> tuple[float, list[float], int, float]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         start = time.perf_counter()
-        worker = loop.run_in_executor(llm.executor, _pump, llm, request, cancel, queue, loop)
+        worker = loop.run_in_executor(getattr(llm, "executor", None), _pump, llm, request, cancel, queue, loop)
         stamps: list[float] = []
         while True:
             kind, _ = await queue.get()

@@ -15,7 +15,6 @@ that was noticing the failure (the rest is the next backend reading the prompt).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
@@ -25,35 +24,12 @@ import time
 
 import httpx
 
-from kiosk.bench import BENCH_QUESTION, BENCH_TOKENS, _result, _summary, _timed
+from kiosk.bench import BENCH_QUESTION, BENCH_TOKENS, _summary, _timed, pumped_run
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.llm.backend import GenerationRequest, LLMBackend
+from kiosk.llm.backend import GenerationRequest
 from kiosk.llm.factory import build_one, section
 from kiosk.llm.select import FallbackBackend, Member
-
-
-def _kiosk_run(backend: LLMBackend, request: GenerationRequest) -> tuple:
-    from kiosk.assistant import _pump
-
-    async def consume() -> tuple:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        cancel = threading.Event()
-        start = time.perf_counter()
-        worker = loop.run_in_executor(None, _pump, backend, request, cancel, queue, loop)
-        stamps: list[float] = []
-        while True:
-            kind, _ = await queue.get()
-            if kind != "token":
-                break
-            stamps.append(time.perf_counter())
-            if len(stamps) >= BENCH_TOKENS:
-                cancel.set()
-        await worker
-        return _result(start, stamps)
-
-    return asyncio.run(consume())
 
 
 def _raw_http(client: httpx.Client, backend, prompt: str, seed: int) -> tuple:
@@ -91,7 +67,7 @@ def _row(name: str, backend, request: GenerationRequest, runs: int) -> dict:
         order = [("raw", raw_res), ("kiosk", kiosk_res)]
         for side, sink in order if i % 2 == 0 else order[::-1]:
             sink.append(
-                _raw_http(client, backend, request.prompt, request.seed) if side == "raw" else _kiosk_run(backend, request)
+                _raw_http(client, backend, request.prompt, request.seed) if side == "raw" else pumped_run(backend, request)
             )
     client.close()
     kiosk, raw = (_summary([r[0] for r in res], [g for r in res for g in r[1]], [r[2] for r in res],

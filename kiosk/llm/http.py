@@ -194,21 +194,16 @@ def _fix(name: str) -> str:
 
 def get_json(client: httpx.Client, name: str, url: str, timeout_s: float = 3.0) -> Any:
     """A small request for health and model information (not streamed)."""
-    try:
-        resp = client.get(url, timeout=timeout_s)
-    except httpx.HTTPError as e:
-        raise LLMError("llm.connect", f"{name}: cannot reach {url}: {e}", _fix(name)) from e
-    if resp.status_code >= 400:
-        raise LLMError("llm.http", f"{name}: {url} answered {resp.status_code}: {error_text(resp.content)}", "")
-    try:
-        return resp.json()
-    except ValueError as e:
-        raise LLMError("llm.protocol", f"{name}: {url} did not answer JSON", _fix(name)) from e
+    return _json_call(client, name, "GET", url, None, timeout_s)
 
 
 def post_json(client: httpx.Client, name: str, url: str, body: dict, timeout_s: float = 5.0) -> Any:
+    return _json_call(client, name, "POST", url, body, timeout_s)
+
+
+def _json_call(client: httpx.Client, name: str, method: str, url: str, body: dict | None, timeout_s: float) -> Any:
     try:
-        resp = client.post(url, json=body, timeout=timeout_s)
+        resp = client.request(method, url, json=body, timeout=timeout_s)
     except httpx.HTTPError as e:
         raise LLMError("llm.connect", f"{name}: cannot reach {url}: {e}", _fix(name)) from e
     if resp.status_code >= 400:
