@@ -17,31 +17,26 @@ import statistics
 import threading
 import time
 import tomllib
+from contextlib import aclosing
 from pathlib import Path
 
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.measure import percentile
+from kiosk.threads import iterate_in_thread
 
 BENCH_TOKENS = 64
 QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
 BENCH_QUESTION = "Can I use a computer here?"
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def _summary(ttfts: list[float], gaps: list[float], counts: list[int], totals: list[float]) -> dict:
     tokens = sum(counts)
     return {
         "ttft_ms": round(statistics.median(ttfts) * 1000, 2),
-        "itl_p50_ms": round(_percentile(gaps, 50) * 1000, 2),
-        "itl_p95_ms": round(_percentile(gaps, 95) * 1000, 2),
+        "itl_p50_ms": round(percentile(gaps, 50) * 1000, 2),
+        "itl_p95_ms": round(percentile(gaps, 95) * 1000, 2),
         "tokens_per_s": round(tokens / sum(totals), 2) if sum(totals) else 0.0,
         "tokens": tokens,
     }
@@ -75,30 +70,24 @@ def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, floa
 
 
 def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
-    """The Assistant's path: the backend in a worker thread, pieces handed to the loop."""
+    """The Assistant's path: the backend on its executor, pieces handed to the loop."""
     llm.raw().reset()
     return pumped_run(llm, request)
 
 
 def pumped_run(llm, request) -> tuple[float, list[float], int, float]:
-    """``request`` through _pump on the backend's executor (or a pool thread), timed."""
-    from kiosk.assistant import _pump
+    """``request`` through the Assistant's thread bridge on the backend's executor, timed."""
 
     async def consume() -> tuple[float, list[float], int, float]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         start = time.perf_counter()
-        worker = loop.run_in_executor(getattr(llm, "executor", None), _pump, llm, request, cancel, queue, loop)
         stamps: list[float] = []
-        while True:
-            kind, _ = await queue.get()
-            if kind != "token":
-                break
-            stamps.append(time.perf_counter())
-            if len(stamps) >= BENCH_TOKENS:
-                cancel.set()
-        await worker
+        pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
+        async with aclosing(pieces):
+            async for _ in pieces:
+                stamps.append(time.perf_counter())
+                if len(stamps) >= BENCH_TOKENS:
+                    break
         return _result(start, stamps)
 
     return asyncio.run(consume())

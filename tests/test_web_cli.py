@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from kiosk.cli import ExitCode
 from kiosk.web import devca
 from kiosk.web.cli import register
 from kiosk.web.health import doctor_checks
@@ -81,7 +82,7 @@ def test_doctor_warns_before_expiry(tmp_path):
 
 
 def test_certs_renew_needs_acme_mode(tmp_path, capsys):
-    assert _run(["certs", "renew"], web_config(tmp_path)) == 2
+    assert _run(["certs", "renew"], web_config(tmp_path)) == ExitCode.ERROR
     assert 'mode = "acme"' in capsys.readouterr().err
 
 

@@ -65,9 +65,8 @@ def build_one(name: str, b: BackendConfig, config: Config) -> LLMBackend:
         return OpenAIBackend(name, b.url, b.model, style, b.n_ctx, b.api_key_file, timeouts(b))  # type: ignore[arg-type]
     from kiosk.llm.llama_cpp import LlamaCppBackend
     from kiosk.models import resolve_llm
-    from kiosk.runtime import ensure_data_dir
 
-    resolved = resolve_llm(b.model or config.llm.model, ensure_data_dir(config))
+    resolved = resolve_llm(b.model or config.llm.model, config.data_dir)
     backend = LlamaCppBackend(
         resolved.path,
         resolved.spec.prompt_style if b.prompt_style == "auto" else b.prompt_style,
@@ -104,6 +103,11 @@ def build(config: Config) -> Built:
         except KioskError as e:
             out.problems.append(e)
             log.warning("LLM backend %s unavailable: %s", name, e)
+            continue
+        except (ValueError, OverflowError, RuntimeError, MemoryError) as e:  # llama.cpp refusing a setting
+            out.problems.append(
+                LLMError("llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings")
+            )
             continue
         members.append(Member(name, backend, Policy(b.ttft_objective_ms, b.ttft_window, config.llm.backoff_s)))
     if len(members) == 1 and getattr(members[0].backend, "executor", None) is not None:

@@ -9,6 +9,7 @@ import time
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.health import Check
 from kiosk.llm.backend import GenerationRequest
 from kiosk.llm.factory import build_one, is_loopback, section, strict
 
@@ -52,7 +53,7 @@ def _remote(name: str, cfg: Config, role: str, alone: bool) -> tuple[str, str, s
     return label, "OK", f"{detail}, first token {ttft} ms{objective}", ""
 
 
-def doctor_checks(cfg: Config) -> list[tuple[str, str, str, str]]:
+def doctor_checks(cfg: Config) -> list[Check]:
     rows = []
     names = cfg.llm.backends
     for i, name in enumerate(names):
@@ -70,4 +71,4 @@ def doctor_checks(cfg: Config) -> list[tuple[str, str, str, str]]:
     else:
         _, status, detail, fix = _remote(cfg.llm.cloud, cfg, "online fallback (opt-in)", alone=False)
         rows.append(("llm cloud", status, detail, fix))
-    return rows
+    return [Check(*row) for row in rows]

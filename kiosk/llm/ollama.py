@@ -42,6 +42,7 @@ class OllamaBackend:
         timeouts: Timeouts | None = None,
     ) -> None:
         self.backend = name
+        self.executor = None  # blocking HTTP: any pool thread will do
         self.name = f"ollama:{model or 'default'}"
         self.url = url.rstrip("/")
         self.model = model

@@ -53,6 +53,7 @@ class OpenAIBackend:
         timeouts: Timeouts | None = None,
     ) -> None:
         self.backend = name
+        self.executor = None  # blocking HTTP: any pool thread will do
         self.name = f"openai:{model or 'default'}"
         base = url.rstrip("/")
         self.url = base if base.endswith("/v1") else base + "/v1"

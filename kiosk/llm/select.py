@@ -101,6 +101,7 @@ class FallbackBackend:
         self.clock = clock
         self.name = "+".join(m.name for m in members)
         self.backend = members[0].name
+        self.executor = None  # runs on a pool thread; a llama.cpp member on its own executor
         self.failovers: list[dict] = []
         """(from, to, seconds from the failure to the next backend's first token), newest last."""
 

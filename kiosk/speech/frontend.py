@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiosk.config import SpeechConfig
 from kiosk.speech import audio
 from kiosk.speech.sinks import EchoReference
 from kiosk.speech.stt import Transcriber
@@ -91,14 +92,19 @@ class EchoRejected:
 Action = Wake | Partial | Final | NoSpeech | EchoRejected
 
 
+_DEFAULTS = SpeechConfig()
+
+
 @dataclass
 class Timeouts:
-    speech_start_s: float = 0.3
-    trailing_silence_s: float = 0.7
-    max_utterance_s: float = 15.0
-    no_speech_s: float = 5.0
-    follow_up_s: float = 6.0
-    refractory_s: float = 2.0
+    """Seconds; the defaults are [speech] config's (kiosk/config.py), never restated here."""
+
+    speech_start_s: float = _DEFAULTS.speech_start_s
+    trailing_silence_s: float = _DEFAULTS.trailing_silence_s
+    max_utterance_s: float = _DEFAULTS.max_utterance_s
+    no_speech_s: float = _DEFAULTS.no_speech_s
+    follow_up_s: float = _DEFAULTS.follow_up_s
+    refractory_s: float = _DEFAULTS.refractory_s
 
 
 class FrontEnd:

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sys
 
+from kiosk.cli import ExitCode, report
 from kiosk.config import Config
 from kiosk.errors import TelemetryError
 from kiosk.telemetry.status import age, status
@@ -38,7 +39,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     st = status(config)
     if args.json:
         print(json.dumps(st.to_dict(), indent=2))
-        return 0
+        return ExitCode.OK
     print(f"state:         {st.state}" + (f"  ({st.problem})" if st.problem else ""))
     print(f"endpoint:      {st.endpoint or '(none: kept on the kiosk, no network)'}")
     print(f"outbox:        {st.batches} batch(es), {st.bytes:,} bytes  [{st.path}]")
@@ -56,7 +57,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"dropped:       {st.dropped} ({st.dropped_size} by size, {st.dropped_age} by age)")
     if st.rejected:
         print(f"rejected:      {st.rejected} item(s): {st.last_partial}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_flush(args: argparse.Namespace, config: Config) -> int:
@@ -84,7 +85,7 @@ def cmd_flush(args: argparse.Namespace, config: Config) -> int:
     finally:
         box.close()
     print(f"outbox: {st.batches} batch(es) left, {st.parked} parked row(s)")
-    return 0 if st.batches == 0 else 1
+    return ExitCode.OK if st.batches == 0 else ExitCode.FAILED
 
 
 def cmd_discard_parked(args: argparse.Namespace, config: Config) -> int:
@@ -93,11 +94,10 @@ def cmd_discard_parked(args: argparse.Namespace, config: Config) -> int:
     try:
         box = Outbox.from_config(config)
     except TelemetryError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        return 1
+        return report(e)
     try:
         n = box.discard_parked()
     finally:
         box.close()
     print(f"discarded {n} parked row(s)")
-    return 0
+    return ExitCode.OK

@@ -240,12 +240,18 @@ def create_app(config: Config, assistant: Assistant, notice: str | None = None) 
     return KioskApp(config, assistant, notice=combined, how_to_ask=how)
 
 
-def staff_notice(config: Config, warnings: list) -> str | None:
-    """What staff must know at a glance: config keys left at their default, a missing model."""
+def staff_notice(config: Config, warnings: list, skipped: list | None = None) -> str | None:
+    """What staff must know at a glance: config keys left at their default, a missing model,
+    knowledge files that were skipped."""
     notices = [f"Staff notice: {p.message}, so its default is used ({p.fix})." for p in config.problems]
+    if skipped:
+        more = f" (and {len(skipped) - 1} more: run kiosk knowledge check)" if len(skipped) > 1 else ""
+        notices.append(f"Staff notice: {skipped[0].message}{more}.")
     if warnings:
         notices.append(
-            "Staff notice: " + "; ".join(w.message for w in warnings) + ". Answers come from the knowledge only."
+            "Staff notice: "
+            + "; ".join(w.message for w in warnings)
+            + ". Answers come from the knowledge only."
         )
     return " ".join(notices) or None
 
@@ -255,7 +261,7 @@ def run_app(config: Config) -> int:
 
     print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
     rt = runtime.build(config)
-    app = create_app(config, rt.assistant, staff_notice(config, rt.warnings))
+    app = create_app(config, rt.assistant, staff_notice(config, rt.warnings, rt.assistant.knowledge.skipped))
     app.runtime = rt
     try:
         app.run()

@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from kiosk.cli import ExitCode
 from kiosk.config import Config
 from kiosk.errors import CertError
 
@@ -45,11 +46,9 @@ def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
         finally:
             await handle.stop()
 
-    try:
+    with rt:
         asyncio.run(serve())
-    finally:
-        rt.close()
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
@@ -67,7 +66,7 @@ def _cmd_certs_dev(args: argparse.Namespace, config: Config) -> int:
     print(f"leaf SPKI sha256: {spki_sha256_b64(leaf)}")
     print("\nin the kiosk config:\n[web]")
     print(f'fleet_domain = "{args.domain}"\ncert = "{files.cert}"\nkey = "{files.key}"')
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_certs_check(args: argparse.Namespace, config: Config) -> int:
@@ -78,10 +77,10 @@ def _cmd_certs_check(args: argparse.Namespace, config: Config) -> int:
         roots = load_roots(config.certs.roots)
     except CertError as e:
         print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
-        return 1
+        return ExitCode.FAILED
     report = validate(*cert_paths(config), hostname, roots=roots)
     print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
 def _needs_acme(config: Config) -> int:
@@ -91,8 +90,8 @@ def _needs_acme(config: Config) -> int:
             '     fix: set [certs] mode = "acme" and acme_directory to let the kiosk get its own',
             file=sys.stderr,
         )
-        return 2
-    return 0
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 def _cmd_certs_renew(args: argparse.Namespace, config: Config) -> int:
@@ -107,7 +106,7 @@ def _cmd_certs_renew(args: argparse.Namespace, config: Config) -> int:
         report = renewer.current()
     except CertError as e:
         print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
-        return 1
+        return ExitCode.FAILED
     print(f"{outcome.result}: {outcome.detail}")
     if outcome.error is not None:
         print(f"FAIL [{outcome.error.code}] {outcome.error.message}\n     fix: {outcome.error.fix}")
@@ -115,9 +114,9 @@ def _cmd_certs_renew(args: argparse.Namespace, config: Config) -> int:
             print("the current certificate stays in place and keeps serving")
     if report.ok:
         print(f"in place: {report.cert_path} ({report.matched}, {report.days_left:.1f} days left)")
-        return 0
+        return ExitCode.OK
     print(f"no valid certificate in place: [{report.problems[0].code}] {report.problems[0].message}")
-    return 1
+    return ExitCode.FAILED
 
 
 def _cmd_certs_status(args: argparse.Namespace, config: Config) -> int:
@@ -127,10 +126,10 @@ def _cmd_certs_status(args: argparse.Namespace, config: Config) -> int:
         info = Renewer(config).status()
     except CertError as e:
         print(f"FAIL [{e.code}] {e.message}\n     fix: {e.fix}")
-        return 1
+        return ExitCode.FAILED
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return ExitCode.OK
     err = info["last_error"]
     rows = [
         ("mode", info["mode"]),
@@ -146,7 +145,7 @@ def _cmd_certs_status(args: argparse.Namespace, config: Config) -> int:
     ]
     for name, value in rows:
         print(f"{name + ':':14} {value}")
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:
