@@ -187,7 +187,7 @@ def test_openai_api_key_comes_from_the_file(openai_server, tmp_path):
     assert err.value.code == "llm.api-key" and "missing.key" in err.value.message
 
 
-def test_openai_cancel_and_first_token_timeout(openai_server, key_file):
+def test_openai_cancel(openai_server, key_file):
     b = OpenAIBackend("gateway", openai_server.url, "smollm2", api_key_file=key_file, timeouts=PATIENT)
     cancel = threading.Event()
     got = []
@@ -197,12 +197,6 @@ def test_openai_cancel_and_first_token_timeout(openai_server, key_file):
             cancel.set()
     assert len(got) <= 4
     assert collect(b, chat(4))  # the server is free again
-    impatient = OpenAIBackend(
-        "gateway", openai_server.url, "smollm2", api_key_file=key_file, timeouts=Timeouts(2.0, 0.001, 5.0)
-    )
-    with pytest.raises(LLMError) as err:
-        collect(impatient, chat())
-    assert err.value.code == "llm.timeout"
 
 
 def test_openai_server_killed_mid_answer_is_a_lost_connection(key_file):

@@ -174,18 +174,23 @@ def stream_lines(
             if watch.reason in ("cancel", "budget"):
                 return
             if watch.reason in ("first-token", "between-tokens"):
-                limit = timeouts.first_token_s if watch.reason == "first-token" else timeouts.between_tokens_s
-                raise LLMError(
-                    "llm.timeout",
-                    f"{name}: no {'first token' if watch.reason == 'first-token' else 'next token'}"
-                    f" within {limit:g} s",
-                    f"raise the timeouts of backend {name} or check its load",
-                ) from e
+                raise _timeout(name, watch.reason, timeouts) from e
             raise LLMError("llm.lost", f"{name}: the connection broke mid-answer: {e}", _fix(name)) from e
     finally:
         watch.stop()
-    if watch.reason in ("cancel", "budget"):
-        return
+    if watch.reason in ("first-token", "between-tokens"):
+        # the shut-down socket can also read as a clean end of a response without framing
+        raise _timeout(name, watch.reason, timeouts)
+
+
+def _timeout(name: str, reason: str, timeouts: Timeouts) -> LLMError:
+    first = reason == "first-token"
+    limit = timeouts.first_token_s if first else timeouts.between_tokens_s
+    return LLMError(
+        "llm.timeout",
+        f"{name}: no {'first token' if first else 'next token'} within {limit:g} s",
+        f"raise the timeouts of backend {name} or check its load",
+    )
 
 
 def _fix(name: str) -> str:
