@@ -148,6 +148,24 @@ BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
         _RUNS,
         (("--endpoint",), {"metavar": "URL", "help": "drain to this OTLP/HTTP collector instead of oteltap"}),
     ]),
+    "soak": ("kiosk.fleet.soak", "bench_soak", "fleet readiness: a sustained run with SLO verdicts and a report", [
+        (("--venue",), {"metavar": "DIR", "help": "a venue folder (default: the configured knowledge, demo questions)"}),
+        (("--minutes",), {"type": float, "default": 30.0, "help": "how long to run (default 30)"}),
+        (("--concurrency",), {"default": "1", "help": "visitors at once; levels take turns minute by minute (e.g. 1,2,4)"}),
+        (("--mix",), {"help": "answer modes to draw, e.g. instant=0.4,llm=0.4,refusal=0.2"}),
+        (("--window-s",), {"type": float, "default": 60.0, "help": "seconds per reported window (default 60)"}),
+        (("--wav",), {"metavar": "FILE", "help": "a recorded question (wake phrase first) through the voice chain each window"}),
+        (("--out",), {"metavar": "DIR", "default": "soak-out", "help": "folder for soak.jsonl and report.html"}),
+        (("--inputs",), {"metavar": "FILE", "help": "cost-model inputs (TOML) for the report's cost section"}),
+    ]),
+    "report": ("kiosk.fleet.report", "bench_report", "rebuild a soak's HTML report from its soak.jsonl", [
+        (("target",), {"metavar": "DIR", "help": "the soak's --out folder"}),
+        (("--inputs",), {"metavar": "FILE", "help": "cost-model inputs (TOML) for the cost section"}),
+    ]),
+    "cost": ("kiosk.fleet.cost", "bench_cost", "3-year cost of an edge fleet beside a cloud endpoint", [
+        (("--inputs",), {"metavar": "FILE", "help": "inputs (TOML) over assets/bench/cost-defaults.toml"}),
+        (("--soak",), {"metavar": "DIR", "help": "size the fleet from this soak folder's measured capacity"}),
+    ]),
 }  # fmt: skip
 
 

@@ -297,6 +297,36 @@ class CertsConfig:
 
 
 @dataclass
+class SloConfig:
+    """Objectives a soak (`kiosk bench soak`) is judged against; a fleet states them once."""
+
+    ttft_p95_ms: float = opt(
+        4000.0, "Soak objective: p95 milliseconds from question to first shown word.", 0.0, 3_600_000.0
+    )
+    itl_p95_ms: float = opt(
+        250.0, "Soak objective: p95 milliseconds between tokens (first 64 tokens).", 0.0, 3_600_000.0
+    )
+    e2e_p95_ms: float = opt(
+        15000.0, "Soak objective: p95 milliseconds from question in to answer done.", 0.0, 3_600_000.0
+    )
+    max_temp_c: float = opt(80.0, "Soak objective: highest CPU temperature, degrees Celsius.", 0.0, 150.0)
+    max_error_rate: float = opt(0.01, "Soak objective: largest share of questions ending in an error.", 0.0, 1.0)
+
+
+@dataclass
+class MaintConfig:
+    key: str = opt("ctrl+f12", "Key chord that opens the maintenance PIN pad (technicians only).")
+    idle_s: float = opt(
+        300.0, "Seconds without input before maintenance mode (screen or web) is left.", 10.0, 86400.0
+    )
+    web: bool = opt(True, "Offer maintenance over HTTPS under /maint when the web UI runs.")
+    pin_file: str = opt(
+        "", "File holding the PIN's argon2id hash (empty: /etc/kiosk/maint-pin); `kiosk maint set-pin`."
+    )
+    pin_hash: str = opt("", "The PIN's argon2id hash, for provisioning; used when pin_file does not exist.")
+
+
+@dataclass
 class Config:
     venue: VenueConfig = field(default_factory=VenueConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
@@ -309,6 +339,8 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     certs: CertsConfig = field(default_factory=CertsConfig)
+    slo: SloConfig = field(default_factory=SloConfig)
+    maint: MaintConfig = field(default_factory=MaintConfig)
     source: str = field(default="built-in defaults", metadata={"internal": True})
     problems: list[ConfigError] = field(default_factory=list, metadata={"internal": True})
     """Keys skipped by a lenient load (see from_mapping), for the staff notice and doctor."""

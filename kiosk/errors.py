@@ -65,3 +65,9 @@ class CertError(KioskError):
 
 class TelemetryError(KioskError):
     area = "telemetry"
+
+
+class MaintError(KioskError):
+    """Maintenance mode: the PIN, the lockout, settings written from maintenance."""
+
+    area = "maint"

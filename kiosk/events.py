@@ -211,6 +211,35 @@ class Fault(Event):
         )  # fmt: skip
 
 
+# --- maintenance (device-level: conversation_id is "") ---------------------------
+
+
+@event_type("maint-attempt")
+@dataclass(frozen=True, kw_only=True)
+class MaintAttempt(Event):
+    """One maintenance PIN attempt; never carries the digits. Audited and counted."""
+
+    where: str  # "screen" (the kiosk's own keyboard) or "web" (HTTPS /maint)
+    client: str = ""
+    """The web client's address; empty at the screen."""
+    outcome: str  # "accepted", "refused", "locked-out", "no-pin"
+    failures: int = 0
+    """Wrong PINs in a row after this attempt (0 after an accepted one)."""
+    retry_after_s: float = 0.0
+    """Seconds until the next attempt is allowed (0: now)."""
+
+
+@event_type("maint-action")
+@dataclass(frozen=True, kw_only=True)
+class MaintAction(Event):
+    """Something a technician did in maintenance mode (entered, left, changed settings...)."""
+
+    where: str  # "screen" or "web"
+    action: str  # "enter", "leave", "settings", "reload-knowledge", "restart", "quit", ...
+    detail: str = ""
+    """Which keys changed, never their values when they could be a visitor's words."""
+
+
 # --- serialisation -----------------------------------------------------------------
 
 
@@ -273,6 +302,8 @@ __all__ = [
     "Fault",
     "ListeningStarted",
     "ListeningStopped",
+    "MaintAction",
+    "MaintAttempt",
     "QuestionReceived",
     "SpeakingDone",
     "SpeakingStarted",

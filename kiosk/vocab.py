@@ -78,6 +78,8 @@ class ResetReason(StrEnum):
     """The web server stopped."""
     REQUEST_DONE = "request-done"
     """A one-off ``POST /api/ask`` (or a benchmark question) leaves nothing behind."""
+    MAINTENANCE = "maintenance"
+    """A technician opened or left maintenance mode: the visitor's words go first."""
 
 
 class ListenReason(StrEnum):
@@ -108,6 +110,8 @@ class Source(StrEnum):
     WEB = "web"
     CLI = "cli"
     BENCH = "bench"
+    MAINT = "maint"
+    """The technician's ask test in maintenance mode."""
 
 
 class CheckStatus(StrEnum):

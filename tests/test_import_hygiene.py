@@ -8,6 +8,7 @@ import sys
 CORE = [
     "kiosk.assistant", "kiosk.runtime", "kiosk.cli", "kiosk.events", "kiosk.config", "kiosk.store.sink",
     "kiosk.telemetry.sink", "kiosk.telemetry.metrics", "kiosk.telemetry.otlp", "kiosk.telemetry.cli",
+    "kiosk.maint.gate", "kiosk.maint.settings", "kiosk.maint.health", "kiosk.maint.probes", "kiosk.maint.cli",
 ]  # fmt: skip
 
 
@@ -40,7 +41,7 @@ LAYERS = {
     2: ("kiosk.assistant",),
     3: ("kiosk.runtime", "kiosk.cli", "kiosk.__main__", "kiosk.doctor", "kiosk.bench", "kiosk.ui", "kiosk.web",
         "kiosk.speech", "kiosk.store", "kiosk.telemetry", "kiosk.knowledge.cli", "kiosk.knowledge.bench",
-        "kiosk.llm.bench"),
+        "kiosk.fleet", "kiosk.maint", "kiosk.llm.bench"),
 }  # fmt: skip
 LAYER_NAMES = {0: "core", 1: "knowledge/llm", 2: "assistant", 3: "faces/wiring"}
 

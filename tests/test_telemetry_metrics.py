@@ -7,7 +7,7 @@ import stat
 from telemetry_support import attrs, decode, telemetry_config
 
 from kiosk import events as ev
-from kiosk.telemetry import host
+from kiosk import host
 from kiosk.telemetry.metrics import Telemetry
 from kiosk.telemetry.outbox import Outbox
 
@@ -52,6 +52,9 @@ def test_events_become_counts_and_histograms(tmp_path):
         ev.AnswerCancelled(**c, t=13.2, reason="error"),
         ev.SpeakingStarted(**c, t=14.0, engine="piper"),
         ev.ConversationReset(**c, t=20.0, reason="idle"),
+        ev.MaintAttempt(conversation_id="", t=21.0, where="web", client="10.9.8.7", outcome="refused", failures=1),
+        ev.MaintAttempt(conversation_id="", t=22.0, where="web", client="10.9.8.7", outcome="refused", failures=2),
+        ev.MaintAttempt(conversation_id="", t=23.0, where="screen", outcome="accepted"),
     ]  # fmt: skip
     for e in seq:
         tele(e)
@@ -63,6 +66,8 @@ def test_events_become_counts_and_histograms(tmp_path):
     assert p["kiosk.wakes"][0][1].as_int == 1 and p["kiosk.wakes.no_speech"][0][1].as_int == 1
     assert p["kiosk.push_to_talk"][0][1].as_int == 1
     assert {a["code"]: dp.as_int for a, dp in p["kiosk.faults"]} == {"llm.failed": 1}
+    maint = {(a["where"], a["outcome"]): dp.as_int for a, dp in p["kiosk.maint.attempts"]}
+    assert maint == {("web", "refused"): 2, ("screen", "accepted"): 1}
     (_, eos), = p["kiosk.voice.eos_to_first_token"]  # fmt: skip
     assert eos.count == 1 and abs(eos.sum - 800.0) < 1e-6, "end of speech (2.0) to first token (2.8)"
     (_, rtf), = p["kiosk.stt.real_time_factor"]  # fmt: skip
@@ -87,7 +92,7 @@ def test_events_become_counts_and_histograms(tmp_path):
     metrics_raw = decode(
         "metrics", box.db.execute("SELECT body FROM batch WHERE signal='metrics'").fetchone()[0], True
     )[1]
-    assert b"secret" not in metrics_raw and b"Hi there" not in metrics_raw
+    assert b"secret" not in metrics_raw and b"Hi there" not in metrics_raw and b"10.9.8.7" not in metrics_raw
 
 
 def test_host_readings_are_absent_where_the_source_is(tmp_path):

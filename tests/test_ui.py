@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from core_support import Recorder, make_config
+from core_support import Recorder, make_config, wait_for
 from textual.widgets import Input, Static
 
 from kiosk import events as ev
@@ -31,15 +31,6 @@ def make_app(assistant: Assistant, clock=None) -> KioskApp:
 async def ask(pilot, text: str) -> None:
     await pilot.press(*text)
     await pilot.press("enter")
-
-
-async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not predicate():
-        await pilot.pause(0.05)
-        waited += 0.05
-        if waited > timeout:
-            raise AssertionError("condition not reached")
 
 
 def transcript_text(app: KioskApp) -> str:

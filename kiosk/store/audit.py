@@ -309,6 +309,8 @@ def _exported(row: dict, content: dict) -> dict:
     out["fallback"] = bool(row["fallback"])
     out["redactions"] = json.loads(row["redactions"] or "{}")
     out["sources"] = content.get("sources", [])
+    if "audit" in content:  # a maintenance audit record: where from (sealed like a turn)
+        out["audit"] = content["audit"]
     return out
 
 
@@ -325,7 +327,8 @@ def stats(store: LogStore) -> dict:
     }
     per_day = dict(db.execute("SELECT period, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall())
     avg = db.execute(
-        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records WHERE outcome != 'cancelled'"
+        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records"
+        " WHERE outcome != 'cancelled' AND mode != 'audit'"
     ).fetchone()
     redactions: Counter[str] = Counter()
     for (raw,) in db.execute("SELECT redactions FROM records WHERE redactions != '{}'"):

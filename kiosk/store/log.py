@@ -140,6 +140,18 @@ class TurnRecord:
     fault: str = ""
     """Code of the fault that ended the turn, if one did."""
     sources: tuple[str, ...] = field(default_factory=tuple)
+    audit: dict = field(default_factory=dict)
+    """Sealed details of a ``mode="audit"`` record (a maintenance login: where from)."""
+
+
+AUDIT_MODE = "audit"
+"""``mode`` of records that are not a visitor's turn but a technician's action."""
+
+
+def audit_record(ts: float, source: str, outcome: str, reason: str = "", **details: object) -> TurnRecord:
+    """An audit record: counted in the clear (source, outcome), details sealed like a turn."""
+    return TurnRecord(ts=ts, question="", answer="", outcome=outcome, source=source, mode=AUDIT_MODE,
+                      reason=reason, audit=dict(details))  # fmt: skip
 
 
 @dataclass
@@ -335,13 +347,16 @@ class LogStore:
         if self.redact_pii:
             question, _ = redact(question, counts)
             answer, _ = redact(answer, counts)
+        content = {
+            "conversation": turn.conversation_id,
+            "question": question,
+            "answer": answer,
+            "sources": list(turn.sources),
+        }
+        if turn.audit:
+            content["audit"] = turn.audit
         body = json.dumps(
-            {
-                "conversation": turn.conversation_id,
-                "question": question,
-                "answer": answer,
-                "sources": list(turn.sources),
-            },
+            content,
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()

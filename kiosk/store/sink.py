@@ -26,7 +26,7 @@ from kiosk import events as ev
 from kiosk.bus import Subscribable
 from kiosk.config import Config
 from kiosk.errors import KioskError, LogError
-from kiosk.store.log import LogStore, TurnRecord, load_recipients, log_path, no_recipient_error
+from kiosk.store.log import LogStore, TurnRecord, audit_record, load_recipients, log_path, no_recipient_error
 from kiosk.vocab import Outcome, SinkState
 
 if TYPE_CHECKING:
@@ -170,6 +170,12 @@ class LogSink:
             self.submit(
                 self._record(turn, e.partial_text, Outcome.CANCELLED, reason=e.reason, total_ms=total)
             )
+        elif isinstance(e, ev.MaintAttempt):
+            # where from and when; never the digits (the event does not carry them)
+            self.submit(audit_record(self.clock(), f"maint-{e.where}", e.outcome, client=e.client,
+                                     failures=e.failures, retry_after_s=e.retry_after_s))  # fmt: skip
+        elif isinstance(e, ev.MaintAction):
+            self.submit(audit_record(self.clock(), f"maint-{e.where}", e.action, detail=e.detail))
         elif isinstance(e, ev.ConversationReset):
             # an answer still running gets its AnswerCancelled after this, so keep _open
             self._voice.pop(cid, None)

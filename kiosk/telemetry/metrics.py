@@ -49,10 +49,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from kiosk import __version__
+from kiosk import __version__, host
 from kiosk import events as ev
 from kiosk.config import Config
-from kiosk.telemetry import host
 from kiosk.telemetry.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -262,6 +261,9 @@ class Telemetry:
         self.no_speech = m.create_counter("kiosk.wakes.no_speech", "{wake}", "Listening that heard no speech")
         self.ptt = m.create_counter("kiosk.push_to_talk", "{press}", "Listening started by push-to-talk")
         self.faults = m.create_counter("kiosk.faults", "{fault}", "Faults by code")
+        self.maint_attempts = m.create_counter(
+            "kiosk.maint.attempts", "{attempt}", "Maintenance PIN attempts by where (screen, web) and outcome"
+        )
 
         def hist(name: str, unit: str, doc: str, buckets: tuple[float, ...]):
             return m.create_histogram(name, unit, doc, explicit_bucket_boundaries_advisory=buckets)
@@ -452,6 +454,8 @@ class Telemetry:
             self.engines["tts"] = str(e.engine)
         elif isinstance(e, ev.ConversationStarted):
             self.conversations.add(1, {"source": str(e.source)})
+        elif isinstance(e, ev.MaintAttempt):  # no client address: where and outcome only
+            self.maint_attempts.add(1, {"where": str(e.where), "outcome": str(e.outcome)})
         elif isinstance(e, ev.ConversationReset):
             self.resets.add(1, {"reason": str(e.reason)})
             self._awaiting.discard(cid)

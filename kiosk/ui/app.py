@@ -65,6 +65,8 @@ class KioskApp(App):
         self.runtime = None
         self.web = None
         self.voice = None
+        self.in_maintenance = False
+        self.restart_requested = False
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -74,6 +76,8 @@ class KioskApp(App):
         self.install_screen(self.conversation_screen, "conversation")
         self.push_screen(self._attract())
         self.set_interval(IDLE_CHECK_S, self._check_idle)
+        if self.config.maint.key:  # the technician's chord: not in the footer, never shown to visitors
+            self.bind(self.config.maint.key, "maintenance", show=False)
         if self.runtime is not None and self.config.web.enabled:
             if self.config.certs.mode == "acme":  # its first certificate may wait for the network
                 self.run_worker(self._start_web(), group="web", exit_on_error=False)
@@ -146,7 +150,14 @@ class KioskApp(App):
             self.busy = busy
         self.conversation_screen.render_event(event)
 
+    def action_maintenance(self) -> None:
+        from kiosk.ui.maint import enter
+
+        enter(self)
+
     def _show_conversation(self) -> None:
+        if self.in_maintenance:
+            return  # a wake word heard during maintenance must not cover the technician's screen
         if self.screen is not self.conversation_screen:
             self.switch_screen("conversation")
 
@@ -260,11 +271,19 @@ def run_app(config: Config) -> int:
     from kiosk import runtime
 
     print("Starting the kiosk: loading the knowledge and the language model…", flush=True)
-    rt = runtime.build(config)
-    app = create_app(config, rt.assistant, staff_notice(config, rt.warnings, rt.assistant.knowledge.skipped))
+    from kiosk.maint.settings import start_with_rollback
+
+    config, rt, rolled_back = start_with_rollback(config, runtime.build)
+    notice = " ".join(n for n in (staff_notice(config, rt.warnings, rt.assistant.knowledge.skipped), rolled_back) if n)
+    app = create_app(config, rt.assistant, notice or None)
     app.runtime = rt
     try:
         app.run()
     finally:
         rt.close()
+    if app.restart_requested:  # asked for in maintenance mode: the same command, a fresh process
+        import os
+        import sys
+
+        os.execv(sys.executable, [sys.executable, "-m", "kiosk", *sys.argv[1:]])
     return 0

@@ -35,6 +35,7 @@ from kiosk import events as ev
 from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
 from kiosk.errors import CertError, InputError, WebError
+from kiosk.web import maint as maint_web
 from kiosk.web.certs import cert_paths, device_hostname, load_roots
 from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
 from kiosk.web.site import LimitedSite, Limits, client_key
@@ -448,6 +449,7 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", _no_icon)
+    maint_web.register(app, assistant, config)
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)

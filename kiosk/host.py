@@ -1,4 +1,9 @@
-"""Host readings for telemetry: what the machine says, never a guess.
+"""Host readings: what the machine says about itself, never a guess.
+
+One module for telemetry's gauges, the soak's per-minute figures (kiosk bench soak) and
+the maintenance health screen, read from where a Raspberry Pi 5 (and most Linux
+machines) expose them: thermal zones, ``vcgencmd get_throttled`` (Raspberry Pi firmware),
+cpufreq, /proc.
 
 Each reader returns nothing when the source is absent (a laptop has no ``vcgencmd``; a
 container may have no thermal zone), so a gauge that cannot be read is *missing* from
@@ -139,3 +144,114 @@ class CertExpiry:
             return None
         now = now or dt.datetime.now(dt.UTC)
         return (self._cache.not_after - now).total_seconds() / 86400.0
+
+
+# --- the soak's per-minute sample -------------------------------------------------------
+
+CPUS = Path("/sys/devices/system/cpu")
+
+
+def cpu_temp_c(root: Path | None = None) -> float | None:
+    """The hottest CPU/SoC thermal zone, degrees Celsius (None: the host has none)."""
+    temps = [c for kind, c in cpu_temperatures(root)
+             if any(k in kind.lower() for k in ("cpu", "soc", "x86_pkg", "acpi"))]
+    return round(max(temps), 1) if temps else None
+
+
+def throttled_bits(command: str | None = None) -> int | None:
+    """The raw ``get_throttled`` bit field (None without the firmware tool)."""
+    flags = Throttling(command).read()
+    if flags is None:
+        return None
+    return sum(1 << bit for bit, name in THROTTLE_BITS.items() if flags.get(name))
+
+
+def throttle_flags(bits: int | None) -> tuple[str, ...] | None:
+    if bits is None:
+        return None
+    return tuple(f"{cond}-occurred" if when == "since-boot" else cond
+                 for bit, (cond, when) in THROTTLE_BITS.items() if bits & (1 << bit))
+
+
+def cpu_freq_mhz(cpus: Path = CPUS, cpuinfo: Path = Path("/proc/cpuinfo")) -> float | None:
+    """Mean current frequency over all cores (cpufreq, else /proc/cpuinfo's "cpu MHz")."""
+    freqs = []
+    for f in cpus.glob("cpu[0-9]*/cpufreq/scaling_cur_freq"):
+        try:
+            freqs.append(int(f.read_text().strip()) / 1000.0)
+        except (OSError, ValueError):
+            continue
+    if not freqs:
+        try:
+            freqs = [float(line.split(":", 1)[1]) for line in cpuinfo.read_text().splitlines()
+                     if line.lower().startswith("cpu mhz")]
+        except (OSError, ValueError):
+            freqs = []
+    return round(sum(freqs) / len(freqs), 1) if freqs else None
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process, MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class HostSample:
+    t: float
+    """time.monotonic() of the sample."""
+    temp_c: float | None
+    throttled: int | None
+    freq_mhz: float | None
+    rss_mb: float | None
+    mem_available_mb: float | None
+    load1: float | None
+
+
+def sample() -> HostSample:
+    import time
+
+    mem = memory()
+    load = load_average()
+    return HostSample(
+        t=time.monotonic(),
+        temp_c=cpu_temp_c(),
+        throttled=throttled_bits(),
+        freq_mhz=cpu_freq_mhz(),
+        rss_mb=rss_mb(),
+        mem_available_mb=round(mem["available"] / 2**20, 1) if mem else None,
+        load1=round(load[0], 2) if load else None,
+    )
+
+
+def describe() -> dict:
+    """The device as a report names it: machine, CPU model, cores, memory."""
+    model = None
+    for path in (Path("/proc/device-tree/model"), Path("/sys/firmware/devicetree/base/model")):
+        try:
+            model = path.read_text().strip("\x00\n ")
+            break
+        except OSError:
+            continue
+    cpu = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = memory()
+    return {
+        "machine": model or os.uname().machine,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mb": round(mem["total"] / 2**20, 1) if mem else None,
+        "kernel": os.uname().release,
+        "hostname": os.uname().nodename,
+    }
