@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-AREAS = ("store", "speech", "web", "knowledge", "telemetry", "maint")
+AREAS = ("store", "speech", "web", "knowledge", "telemetry", "maint", "llm")
 
 
 @dataclass(frozen=True)

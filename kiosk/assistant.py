@@ -32,7 +32,8 @@ from kiosk.knowledge.answer import compose
 from kiosk.knowledge.decide import decide
 from kiosk.knowledge.grounding import SentenceChecker, social_reply
 from kiosk.knowledge.retrieve import Hit, Knowledge
-from kiosk.llm.backend import LLMBackend
+from kiosk.llm.backend import GenerationRequest, LLMBackend
+from kiosk.llm.cloud import CloudFallback
 from kiosk.llm.gate import LLMGate
 from kiosk.llm.prompt import build_request
 from kiosk.threads import iterate_in_thread
@@ -70,6 +71,8 @@ class Assistant:
         self.bus = EventBus()
         self.gate = LLMGate()
         self.llm_error: KioskError | None = None
+        self.cloud: CloudFallback | None = None
+        """The opt-in online fallback (kiosk/llm/cloud.py); None: never."""
 
     # --- subscriptions -------------------------------------------------------------
 
@@ -190,6 +193,9 @@ class _Run:
         self.first_token_t: float | None = None
         self.tokens = 0
         self.engine = "knowledge"
+        self.backend = "knowledge"
+        self.online = False
+        self.intro: Callable[[], None] | None = None
         self.fallback = False
         self.cancelled = False
         self.sources: tuple[str, ...] = ()
@@ -225,6 +231,8 @@ class _Run:
         )
         hits, best = d.hits, d.confidence
         if d.action == "refuse":
+            if await self.ask_cloud(question, hits, best):
+                return
             self.start(AnswerMode.REFUSAL, (), best)
             self.show_text(self._refusal())
             return
@@ -261,26 +269,85 @@ class _Run:
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
             self.engine = llm.name
+            self.backend = getattr(llm, "backend", llm.name)
             # Built on the backend's thread (tokenising for the trim), timed from now:
             # waiting for the model behind other visitors does not eat this answer's budget.
             turns = list(self.conv.turns)
             loop = asyncio.get_running_loop()
             request = await loop.run_in_executor(llm.executor, build_request, llm, cfg, question, hits, turns)
-            request.deadline = time.monotonic() + cfg.llm.budget_s
-            pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
-            async with aclosing(pieces):
-                await self._consume(pieces, checker, cancel)
+            try:
+                await self._generate(llm, request, checker, cancel)
+            finally:  # the backend that answered (a fallback backend says which)
+                self.engine = request.engine or self.engine
+                self.backend = request.served_by or self.backend
         finally:
             a.gate.release()
         if self.cancelled:
             return
         final = checker.finish()
+        if not self.shown and not self.preempted and await self.ask_cloud(question, hits, hits[0].score, True):
+            return
         if not self.shown:
             self.fallback = True
             self.show_text(compose(hits[0].entry.text, question, self.a.knowledge.vocab))
         elif final.missing_fact:
             self.fallback = True
             self.show_text(" " + compose(final.missing_fact, question, self.a.knowledge.vocab))
+
+    async def _generate(
+        self, llm: LLMBackend, request: GenerationRequest, checker: SentenceChecker, cancel: threading.Event
+    ) -> None:
+        """Stream ``request`` from ``llm`` on its executor, showing checked sentences. A
+        backend failure (a fallback backend fails only when none is left) ends the stream:
+        the caller finishes from the checked fact; staff see it in doctor and the log."""
+        request.deadline = time.monotonic() + self.a.config.llm.budget_s
+        pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
+        try:
+            async with aclosing(pieces):
+                await self._consume(pieces, checker, cancel)
+        except KioskError as e:
+            log.warning("LLM failed, finishing from the checked fact: %s", e)
+
+    async def ask_cloud(self, question: str, hits: list[Hit], score: float, started: bool = False) -> bool:
+        """The opt-in online fallback, for a question the device refused or could not phrase.
+
+        Sends the question alone (no earlier turn) with the retrieved facts; what comes
+        back passes the same sentence check, and the answer opens by saying it came from
+        the online service (screen and speech). False: not allowed, offline, or nothing
+        it said passed the check; the local answer stands.
+        """
+        cloud = self.a.cloud
+        if cloud is None or not hits:
+            return False
+        why_not = await asyncio.to_thread(cloud.unavailable)
+        if why_not:
+            log.info("cloud fallback not used: %s", why_not)
+            return False
+        cfg = self.a.config
+        checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
+        request = await asyncio.to_thread(cloud.request, cfg, question, hits)
+        cancel = self.conv.cancel_flag = threading.Event()
+
+        def intro() -> None:
+            if not started:
+                self.start(AnswerMode.LLM, tuple(h.entry.title for h in hits), score)
+            self.sources = tuple(h.entry.title for h in hits)
+            self.online = True
+            self.engine, self.backend = cloud.backend.name, cloud.name
+            self.show_pieces([cloud.notice + " "])
+
+        self.intro = intro
+        try:
+            await self._generate(cloud.backend, request, checker, cancel)
+        finally:
+            self.intro = None
+        if not self.online or self.cancelled:
+            return self.online
+        final = checker.finish()
+        if final.missing_fact:
+            self.fallback = True
+            self.show_text(" " + final.missing_fact)
+        return True
 
     async def _consume(self, pieces, checker: SentenceChecker, cancel: threading.Event) -> None:
         """Show each sentence once it passes the fact check; stop at the first that fails."""
@@ -318,6 +385,9 @@ class _Run:
         )
 
     def show_pieces(self, pieces: list[str]) -> None:
+        if self.intro is not None and pieces:
+            intro, self.intro = self.intro, None
+            intro()
         for piece in pieces:
             now = self.a.now()
             if self.first_token_t is None:
@@ -355,6 +425,8 @@ class _Run:
                 ttft_ms=_ms(self.t0, self.first_token_t),
                 total_ms=_ms(self.t0, now),
                 fallback=self.fallback,
+                backend=self.backend,
+                online=self.online,
             )
         conv.cancel_reason = CancelReason.USER
         self.a.emit(closing)

@@ -72,6 +72,11 @@ def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, floa
 def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
     """The Assistant's path: the backend on its executor, pieces handed to the loop."""
     llm.raw().reset()
+    return pumped_run(llm, request)
+
+
+def pumped_run(llm, request) -> tuple[float, list[float], int, float]:
+    """``request`` through the Assistant's thread bridge on the backend's executor, timed."""
 
     async def consume() -> tuple[float, list[float], int, float]:
         cancel = threading.Event()
@@ -105,7 +110,12 @@ def _cancel_latency(llm, request, runs: int) -> list[float]:
     return out
 
 
-def bench_llm(args, config: Config) -> dict:
+def bench_llm(args, config: Config, plain: bool = False) -> dict:
+    """``--backend all|NAME``: every backend beside its raw client (kiosk/llm/bench.py)."""
+    if getattr(args, "backend", None) and not plain:
+        from kiosk.llm.bench import bench_backends
+
+        return bench_backends(args, config)
     from kiosk.llm.backend import GenerationRequest
     from kiosk.llm.prompt import build_request
     from kiosk.runtime import load_llm, open_knowledge

@@ -129,7 +129,8 @@ Option = tuple[tuple[str, ...], dict[str, Any]]
 _RUNS: Option = (("--runs",), {"type": int, "default": 3, "help": "repetitions where the benchmark repeats"})
 BENCHES: dict[str, tuple[str, str, str, list[Option]]] = {
     # name: (module, function, help, options the function reads from args)
-    "llm": ("kiosk.bench", "bench_llm", "the kiosk's streaming path vs raw llama-cpp-python", [_RUNS]),
+    "llm": ("kiosk.bench", "bench_llm", "the kiosk's streaming path vs raw llama-cpp-python", [_RUNS, (
+        ("--backend",), {"help": "'all' or one [llm] backends name: one row per backend, beside its raw client"})]),
     "answers": ("kiosk.bench", "bench_answers", "answer quality on a question set", [
         (("--venue",), {"metavar": "DIR", "help": "a venue folder with knowledge/, questions.toml and venue.toml"}),
         (("--llm",), {"metavar": "MODEL", "help": "model name from models/manifest.toml, or 'none' for no LLM"}),

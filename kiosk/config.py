@@ -38,6 +38,8 @@ def opt(default: Any, doc: str, low: float | None = None, high: float | None = N
         meta["range"] = (low, high)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -80,6 +82,31 @@ class KnowledgeConfig:
     max_files: int = opt(5000, "Most .md files read from the knowledge folder.", 1, 100_000)
 
 
+BACKEND_KINDS = ("ollama", "openai", "llama.cpp")
+PRIVACY_MODES = ("strict", "standard")
+
+
+@dataclass
+class BackendConfig:
+    """One ``[llm.backend.NAME]`` section (see kiosk/llm/factory.py)."""
+
+    kind: str = opt("ollama", "ollama (hailo-ollama or Ollama), openai (any OpenAI-compatible server) or llama.cpp.")
+    url: str = opt("", "Server address, e.g. http://127.0.0.1:8000 (hailo-ollama); not used by llama.cpp.")
+    model: str = opt("", "Model name on the server; for llama.cpp a manifest name or .gguf path.")
+    prompt_style: str = opt(
+        "auto", "chat (the server applies the model's template), completion (raw prompt) or auto (chat; llama.cpp: the manifest's)."
+    )
+    n_ctx: int = opt(2048, "Context window in tokens the prompt is fitted to (2048 on the AI HAT+ 2).")
+    api_key_file: str = opt("", "File holding the API key (openai kind), sent as a Bearer token.")
+    keep_alive: str = opt("30m", "Ollama keep_alive: how long the server keeps the model loaded.")
+    connect_timeout_s: float = opt(2.0, "Seconds to connect before the backend counts as down.")
+    first_token_timeout_s: float = opt(15.0, "Seconds from the request to the first token.")
+    between_tokens_timeout_s: float = opt(5.0, "Seconds allowed between two tokens.")
+    ttft_objective_ms: float = opt(0.0, "Time-to-first-token objective: p95 above it skips the backend (0: none).")
+    ttft_window: int = opt(10, "Answers the TTFT p95 is computed over.")
+    threads: int = opt(0, "CPU threads (llama.cpp kind; 0: all cores).")
+
+
 @dataclass
 class LLMConfig:
     model: str = opt("gemma3-270m", "Model name from models/manifest.toml, or a path to a .gguf file.")
@@ -89,6 +116,21 @@ class LLMConfig:
     threads: int = opt(0, "CPU threads for llama.cpp (0: all cores).", 0, 64)
     temperature: float = opt(0.2, "Sampling temperature; low keeps answers close to the facts.", 0.0, 2.0)
     seed: int = opt(7, "Sampling seed, for repeatable answers.", 0, 2147483647)
+    backends: list[str] = opt(
+        ["cpu"], "Backends tried in order: [llm.backend.NAME] names; cpu is built in from the keys above."
+    )
+    backoff_s: float = opt(60.0, "Seconds a backend that is down, failing or too slow is skipped.", 0.0, 86400.0)
+    cloud: str = opt(
+        "", "Opt-in online fallback: a [llm.backend.NAME] used when the local answer was refused or fell back."
+    )
+    backend: dict[str, BackendConfig] = opt({}, "The [llm.backend.NAME] sections.")
+
+
+@dataclass
+class PrivacyConfig:
+    mode: str = opt(
+        "standard", "strict: nothing leaves the device (no cloud, no backend off this machine); standard."
+    )
 
 
 @dataclass
@@ -305,6 +347,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     certs: CertsConfig = field(default_factory=CertsConfig)
     slo: SloConfig = field(default_factory=SloConfig)
@@ -329,6 +372,10 @@ def documented_keys() -> list[tuple[str, Any, str]]:
     defaults = Config()
     for sec_name, sec_cls in sections().items():
         for f in dataclasses.fields(sec_cls):
+            if isinstance(getattr(getattr(defaults, sec_name), f.name), dict):
+                for sub in dataclasses.fields(BackendConfig):  # a table of sections
+                    out.append((f"{sec_name}.{f.name}.NAME.{sub.name}", sub.default, sub.metadata["doc"]))
+                continue
             doc = f.metadata["doc"]
             bounds = value_range(f)
             if bounds is not None:
@@ -339,6 +386,23 @@ def documented_keys() -> list[tuple[str, Any, str]]:
 
 def _check_type(key: str, hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError("config.type", f"{key} must be a table of [{key}.NAME] sections", "")
+        return {str(k): _check_type(f"{key}.{k}", item, v) for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError("config.type", f"[{key}] must be a section, got {value!r}", f"write [{key}]")
+        hints = typing.get_type_hints(hint)
+        sec = hint()
+        for k, v in value.items():
+            if k not in hints:
+                raise ConfigError(
+                    "config.unknown-key", f"unknown key {key}.{k}", f"known keys in [{key}]: {', '.join(hints)}"
+                )
+            setattr(sec, k, _check_type(f"{key}.{k}", hints[k], v))
+        return sec
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
@@ -450,6 +514,40 @@ def _check_between(key: str, value: float, low: float, high: float) -> None:
         )
 
 
+def _check_backends(cfg: Config) -> None:
+    llm = cfg.llm
+    names = [*llm.backends, *([llm.cloud] if llm.cloud else [])]
+    if not llm.backends:
+        raise ConfigError("config.range", "llm.backends is empty", 'set llm.backends = ["cpu"]')
+    for name in names:
+        if name != "cpu" and name not in llm.backend:
+            raise ConfigError(
+                "config.range", f"llm backend {name!r} has no [llm.backend.{name}] section", f"add [llm.backend.{name}]"
+            )
+    if llm.cloud and llm.cloud in llm.backends:
+        raise ConfigError(
+            "config.range", f"llm.cloud {llm.cloud!r} is also in llm.backends", "the cloud is only a fallback"
+        )
+    for name, b in llm.backend.items():
+        key = f"llm.backend.{name}"
+        if b.kind not in BACKEND_KINDS:
+            raise ConfigError("config.range", f"{key}.kind must be one of {', '.join(BACKEND_KINDS)}", "")
+        if b.prompt_style not in ("chat", "completion", "auto"):
+            raise ConfigError("config.range", f"{key}.prompt_style must be chat or completion", "")
+        if b.kind != "llama.cpp" and not b.url.startswith(("http://", "https://")):
+            raise ConfigError("config.range", f"{key}.url must start with http:// or https://", f"set {key}.url")
+        for t in ("connect_timeout_s", "first_token_timeout_s", "between_tokens_timeout_s", "n_ctx", "ttft_window"):
+            value = getattr(b, t)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError("config.range", f"{key}.{t} must be above 0, got {value}", "")
+        if not (math.isfinite(b.ttft_objective_ms) and b.ttft_objective_ms >= 0):
+            raise ConfigError("config.range", f"{key}.ttft_objective_ms must be 0 or more", "")
+    if cfg.privacy.mode not in PRIVACY_MODES:
+        raise ConfigError(
+            "config.range", f"privacy.mode must be one of {', '.join(PRIVACY_MODES)}", 'set privacy.mode = "strict"'
+        )
+
+
 def value_range(f: dataclasses.Field) -> tuple[float, float] | None:
     """The (low, high) a number key must lie in, from its ``opt`` declaration."""
     return f.metadata.get("range")
@@ -476,6 +574,7 @@ def _check_sizes(key: str, value: Any) -> None:
 
 def _check_ranges(cfg: Config) -> None:
     _check_finite(cfg)
+    _check_backends(cfg)
     for sec_name in sections():
         sec = getattr(cfg, sec_name)
         for f in dataclasses.fields(sec):

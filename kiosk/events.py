@@ -180,6 +180,11 @@ class AnswerDone(Event):
     """Milliseconds from the question to the end of the answer."""
     fallback: bool = False
     """True when the LLM's phrasing failed the fact check and the fact itself was shown."""
+    backend: str = ""
+    """Configured name of the backend that answered ("hailo", "cpu", the cloud's name), or
+    "knowledge" when no language model was used."""
+    online: bool = False
+    """True when the online (cloud) fallback answered: faces and speech say so."""
 
 
 @event_type("answer-cancelled")

@@ -95,17 +95,13 @@ def _open_index(config: Config, db: Path, use_embeddings: bool) -> Knowledge:
 
 
 def load_llm(config: Config) -> LLMBackend:
-    from kiosk.llm.llama_cpp import LlamaCppBackend
-    from kiosk.models import resolve_llm
+    """The configured backend(s) (kiosk/llm/factory.py); raises the first problem if none can serve."""
+    from kiosk.llm import factory
 
-    resolved = resolve_llm(config.llm.model, ensure_data_dir(config))
-    return LlamaCppBackend(
-        resolved.path,
-        resolved.spec.prompt_style,
-        n_ctx=config.llm.n_ctx,
-        threads=config.llm.threads,
-        name=f"llama.cpp:{resolved.spec.name}",
-    )
+    built = factory.build(config)
+    if built.llm is None:
+        raise built.problems[0] if built.problems else LLMError("llm.no-backend", "no LLM backend", "")
+    return built.llm
 
 
 def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Runtime:
@@ -113,22 +109,25 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
     knowledge = open_knowledge(config)
     warnings: list[KioskError] = []
     llm: LLMBackend | None = None
+    cloud = None
     if with_llm:
-        try:
-            llm = load_llm(config)
-        except KioskError as e:
-            warnings.append(e)
-            log.warning("LLM unavailable, answering from the knowledge only: %s", e)
-        except (ValueError, OverflowError, RuntimeError, MemoryError) as e:  # llama.cpp refusing a setting
-            err = LLMError(
-                "llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings"
-            )
-            warnings.append(err)
-            log.warning("LLM unavailable, answering from the knowledge only: %s", err)
+        from kiosk.llm import factory
+        from kiosk.llm.cloud import from_config
+
+        built = factory.build(config)
+        llm, warnings = built.llm, list(built.problems)
+        if llm is None:
+            log.warning("LLM unavailable, answering from the knowledge only: %s", warnings[:1])
+        cloud = from_config(config, built.cloud)
     assistant = Assistant(config, knowledge, llm)
-    assistant.llm_error = warnings[0] if warnings else None
+    assistant.cloud = cloud
+    assistant.llm_error = warnings[0] if warnings and llm is None else None
     runtime = Runtime(config, assistant, warnings)
     runtime.closers.append(knowledge.index.close)
+    for backend in (llm, cloud.backend if cloud else None):
+        close = getattr(getattr(backend, "client", None), "close", None) or getattr(backend, "close", None)
+        if close is not None:
+            runtime.closers.append(close)
     if with_sinks:
         from kiosk.store.sink import attach
 

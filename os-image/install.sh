@@ -40,8 +40,8 @@ py="${PYTHON:-python3}"
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 
 # The extras are the os-image/packages/*.pip lists (tests/test_packaging.py keeps them equal).
-extras=".[voice,web,telemetry]"
-[ "$action" = "test" ] && extras=".[voice,web,telemetry,test]"
+extras=".[voice,web,telemetry,llm]"
+[ "$action" = "test" ] && extras=".[voice,web,telemetry,llm,test]"
 stamp=".venv/.kiosk-installed-$action"
 want="$(cat pyproject.toml models/manifest.toml os-image/packages/* | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -9,7 +9,7 @@ within one token's time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -35,6 +35,13 @@ class GenerationRequest:
     """time.monotonic() value after which generation stops (the wall-clock budget)."""
     temperature: float = 0.2
     seed: int = 7
+    rebuild: Callable[[LLMBackend], GenerationRequest] | None = field(default=None, repr=False, compare=False)
+    """Builds the same request for another backend (its prompt style and context): how a
+    fallback backend re-fits the prompt for whichever backend ends up answering."""
+    served_by: str = ""
+    """Set while streaming: the configured name of the backend answering ("hailo", "cpu")."""
+    engine: str = ""
+    """Set while streaming: that backend's engine and model ("ollama:qwen2:1.5b")."""
 
 
 @runtime_checkable

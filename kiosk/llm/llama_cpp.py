@@ -72,6 +72,8 @@ class LlamaCppBackend:
         # real failures reach us as exceptions, so its console chatter is switched off.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         self.name = name or f"llama.cpp:{model_path.name}"
+        self.backend = "cpu"
+        """The configured name of this backend ([llm] backends)."""
         if prompt_style == "auto":
             has_template = bool(self._llm.metadata.get("tokenizer.chat_template"))
             prompt_style = "chat" if has_template else "completion"

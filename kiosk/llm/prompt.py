@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 from kiosk import paths
@@ -79,6 +79,8 @@ def build_request(
                 break
         request.prompt = prompt
         request.stop = list(COMPLETION_STOPS)
+    # the same question for another backend (a fallback re-fits it to whoever answers)
+    request.rebuild = partial(build_request, cfg=cfg, question=question, hits=hits, turns=turns)
     return request
 
 

@@ -173,7 +173,8 @@ class LogSink:
                     turn,
                     e.text,
                     e.outcome,
-                    engine=e.engine,
+                    # which backend answered rides in the engine column ("hailo/ollama:qwen2:1.5b")
+                    engine=e.engine if e.backend in ("", "knowledge") else f"{e.backend}/{e.engine}",
                     tokens=e.tokens,
                     ttft_ms=e.ttft_ms,
                     total_ms=e.total_ms,

@@ -477,11 +477,13 @@ class Telemetry:
         else:
             outcome = str(e.outcome)
         self.turns.add(1, {"outcome": outcome})
+        # which LLM backend answered (issue 17): "hailo", "cpu", the cloud's name, "knowledge"
+        backend = {"kiosk.llm.backend": str(e.backend)} if e.backend else {}
         if e.ttft_ms > 0:
-            self.ttft.record(e.ttft_ms, {"outcome": outcome})
+            self.ttft.record(e.ttft_ms, {"outcome": outcome, **backend})
         self.total.record(e.total_ms, {"outcome": outcome})
         if e.tokens > 0 and e.total_ms > 0:
-            self.rate.record(e.tokens / (e.total_ms / 1000.0), {"engine": str(e.engine)})
+            self.rate.record(e.tokens / (e.total_ms / 1000.0), {"engine": str(e.engine), **backend})
 
     def _fault(self, e: ev.Fault) -> None:
         self.faults.add(1, {"code": str(e.code)})

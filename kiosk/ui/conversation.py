@@ -282,6 +282,7 @@ class ConversationScreen(KioskScreen):
         if turn.sources:
             how = "from the venue's information" if turn.mode == "instant" else "checked against"
             line = f"({how}: {', '.join(turn.sources)})"
+        line = " ".join(part for part in (line, backend_marker(event)) if part)
         turn.close(line, answer=event.text, kind="source")
         self.set_status("done")
 
@@ -305,3 +306,13 @@ class ConversationScreen(KioskScreen):
     @property
     def answer_text(self) -> str:
         return self.turns[-1].answer_text if self.turns else ""
+
+
+def backend_marker(event: ev.AnswerDone) -> str:
+    """The small line saying which backend answered: the online service said plainly
+    (the answer's first sentence says it too), a local backend by its configured name."""
+    if event.online:
+        return f"(answered by the online service, {event.backend})"
+    if event.backend and event.backend != "knowledge":
+        return f"[{event.backend}]"
+    return ""
