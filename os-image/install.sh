@@ -40,8 +40,14 @@ py="${PYTHON:-python3}"
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 
 # The extras are the os-image/packages/*.pip lists (tests/test_packaging.py keeps them equal).
-extras=".[voice,web,telemetry,llm]"
-[ "$action" = "test" ] && extras=".[voice,web,telemetry,llm,test]"
+# Each os-image/packages/NAME.pip is the extra NAME; test.pip only for the test action.
+areas=""
+for f in "$here/packages/"*.pip; do
+  name="$(basename "$f" .pip)"
+  [ "$name" = "test" ] || areas="$areas$name,"
+done
+extras=".[${areas%,}]"
+[ "$action" = "test" ] && extras=".[${areas}test]"
 stamp=".venv/.kiosk-installed-$action"
 want="$(cat pyproject.toml models/manifest.toml os-image/packages/* | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -37,8 +37,15 @@ def test_each_extra_is_its_install_list():
     assert set(lists) <= set(extras), f"pip lists without an extra: {set(lists) - set(extras)}"
     for name, requirements in lists.items():
         assert sorted(extras[name]) == sorted(requirements), f"[{name}] extra differs from {name}.pip"
+    assert set(lists) == set(extras), f"extras without a pip list: {set(extras) - set(lists)}"
     install = (ROOT / "os-image" / "install.sh").read_text("utf-8")
-    installed = set(re.findall(r'extras="\.\[([\w,]+)\]"', install)[-1].split(","))
+    # install.sh installs every list as its extra (test.pip only for the test action)
+    lines = install.splitlines()
+    start = lines.index('areas=""')
+    end = next(i for i, line in enumerate(lines) if line.startswith('[ "$action" = "test" ] && extras='))
+    snippet = "\n".join(['here=os-image', 'action=test', *lines[start : end + 1], 'echo "$extras"'])
+    out = subprocess.run(["bash", "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    installed = set(re.fullmatch(r"\.\[([\w,]+)\]\n", out.stdout).group(1).split(","))
     assert installed == set(extras), f"install.sh's test set-up installs {installed}, not every extra"
 
 
