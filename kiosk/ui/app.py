@@ -78,6 +78,16 @@ class KioskApp(App):
             await self._start_web()
         if self.runtime is not None and self.config.speech.enabled:
             self._start_voice()
+        self.call_after_refresh(self._tell_systemd)
+
+    def _tell_systemd(self) -> None:
+        """READY once the attract screen is drawn; the watchdog fed from this loop (see kiosk/systemd.py)."""
+        from kiosk import systemd
+
+        systemd.ready("attract screen up")
+        interval = systemd.watchdog_interval_s()
+        if interval:
+            self.set_interval(interval, systemd.ping)
 
     def _start_voice(self) -> None:
         """Microphone, wake word, captions and speech; typed input works whatever happens here."""
