@@ -98,8 +98,9 @@ if [ -s "$root/tmp/kiosk-chunks.txt" ]; then
 fi
 # The root is read-only at run time: compile once now.
 in_root "$venv/bin/python" -m compileall -q "$app/kiosk" >/dev/null
-ln -sf "$venv/bin/kiosk" "$root/usr/local/bin/kiosk" 2>/dev/null || true
-[ -e "$root$venv/bin/kiosk" ] || printf '#!/bin/sh\nexec %s/bin/python -m kiosk "$@"\n' "$venv" > "$root/usr/local/bin/kiosk"
+# The command for a technician with SSH (the app is on the venv's path through kiosk-app.pth).
+rm -f "$root/usr/local/bin/kiosk"
+printf '#!/bin/sh\nexec %s/bin/python -m kiosk "$@"\n' "$venv" > "$root/usr/local/bin/kiosk"
 chmod 755 "$root/usr/local/bin/kiosk"
 
 say "units, hardening and settings"
@@ -113,7 +114,7 @@ say "boot straight into the kiosk; no console login anywhere"
 in_root systemctl set-default multi-user.target
 in_root systemctl enable var-lib-kiosk.mount kiosk-firstboot.service kiosk.service
 in_root systemctl mask getty@.service serial-getty@.service autovt@.service console-getty.service \
-  container-getty@.service debug-shell.service
+  container-getty@.service getty-static.service debug-shell.service
 if in_root systemctl cat ssh.service >/dev/null 2>&1; then
   in_root systemctl disable ssh.service ssh.socket 2>/dev/null || true
   in_root systemctl mask sshd-keygen.service 2>/dev/null || true

@@ -27,11 +27,15 @@ for tool in mmdebstrap genimage mke2fs mkdosfs mcopy; do
   command -v "$tool" >/dev/null || { say "$tool is missing: apt-get install mmdebstrap genimage e2fsprogs dosfstools mtools"; exit 1; }
 done
 
-key="$( (cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ -cf - \
-  os-image/layer os-image/test-image/build.sh kiosk assets models/manifest.toml pyproject.toml) | sha256sum | cut -c1-16)"
+packages=passwd,systemd,systemd-sysv,udev,kmod,initramfs-tools,linux-image-amd64,e2fsprogs,dosfstools,fdisk
+packages+=,python3,python3-venv,ca-certificates,libgomp1,libportaudio2,overlayroot,busybox,openssh-server,iproute2
+# The rootfs depends on the package list, the layer and the kiosk itself: cache it by those.
+key="$( { echo "$packages"; (cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ \
+  -cf - os-image/layer os-image/test-image/platform.sh kiosk assets models/manifest.toml pyproject.toml); } |
+  sha256sum | cut -c1-16)"
 cache="$out/rootfs-$key.tar"
 if [ ! -f "$cache" ]; then
-  rm -f "$out"/rootfs-*.tar
+  rm -f "$out"/rootfs-*.tar "$out"/rootfs-*.partial.tar
   say "wheelhouse: the kiosk's dependencies as wheels for Python 3.11 (pip's cache makes this quick)"
   wheels="$out/wheelhouse"
   mkdir -p "$wheels"
@@ -49,10 +53,11 @@ PY
   say "rootfs: mmdebstrap bookworm + the kiosk layer"
   KIOSK_WHEELHOUSE="$wheels" KIOSK_EXTRAS="web" KIOSK_MODELS="gemma3-270m,minilm-l6" \
   mmdebstrap --mode=root --variant=apt --architectures=amd64 \
-    --include=passwd,systemd,systemd-sysv,udev,kmod,initramfs-tools,linux-image-amd64,e2fsprogs,dosfstools,fdisk,python3,python3-venv,ca-certificates,libgomp1,libportaudio2,overlayroot,openssh-server,iproute2 \
+    --include="$packages" \
     --customize-hook="'$here/platform.sh' \"\$1\"" \
     --customize-hook="'$repo/os-image/layer/customize.sh' \"\$1\"" \
-    bookworm "$cache" "$mirror"
+    bookworm "$cache.partial.tar" "$mirror"
+  mv "$cache.partial.tar" "$cache"   # only a finished rootfs is ever taken from the cache
 fi
 t_rootfs=$(date +%s)
 
@@ -70,7 +75,7 @@ image boot.vfat {
   size = 64M
 }
 image disk.img {
-  hdimage { partition-table-type = "mbr" }
+  hdimage { partition-table-type = "mbr" fill = true }
   partition boot { partition-type = 0xC bootable = true image = "boot.vfat" }
   partition root { partition-type = 0x83 image = "root.ext4" }
   size = 4G
