@@ -15,161 +15,44 @@ against them before it is shown (see knowledge/grounding.py).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import aclosing
 
 from kiosk import events as ev
+from kiosk import wording
+from kiosk.bus import EventBus, Subscriber
 from kiosk.config import Config
+from kiosk.conversation import KIOSK_PRIORITY, OTHER_PRIORITY, Conversation, Turn
 from kiosk.errors import InputError, KioskError, LLMError
+from kiosk.knowledge.answer import compose
+from kiosk.knowledge.decide import decide
 from kiosk.knowledge.grounding import SentenceChecker, social_reply
 from kiosk.knowledge.retrieve import Hit, Knowledge
-from kiosk.llm.backend import GenerationRequest, LLMBackend
+from kiosk.llm.backend import LLMBackend
+from kiosk.llm.gate import LLMGate
 from kiosk.llm.prompt import build_request
+from kiosk.threads import iterate_in_thread
+from kiosk.vocab import AnswerMode, CancelReason, Outcome, ResetReason, Source
 
 log = logging.getLogger(__name__)
 
-Subscriber = Callable[[ev.Event], None]
-
 NEAR_MARGIN = 0.05
-KIOSK_PRIORITY = 0
-OTHER_PRIORITY = 1
+"""Entries within this score of the best one go to the model with it."""
 
-
-@dataclass
-class Turn:
-    question: str
-    answer: str
-    sources: tuple[str, ...] = ()
-
-
-@dataclass
-class Conversation:
-    """One visitor's exchange. Wiped on reset so the next visitor inherits nothing."""
-
-    source: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    turns: list[Turn] = field(default_factory=list)
-    client: str = ""
-    """Who is asking, for fair queueing (web client address; empty for the kiosk)."""
-    task: asyncio.Task | None = None
-    cancel_flag: threading.Event | None = None
-    cancel_reason: str = "user"
-    generation: int = 0
-    """Bumped by every question and reset: only the newest waiting question goes ahead."""
-
-    @property
-    def priority(self) -> int:
-        return KIOSK_PRIORITY if self.source in ("kiosk", "voice") else OTHER_PRIORITY
-
-    @property
-    def busy(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-
-class LLMGate:
-    """Serialises generation: one model, one answer at a time.
-
-    Waiters are served by priority (the kiosk's visitor first), then round-robin over
-    clients so one busy web client cannot starve the others, then arrival order.
-
-    Queue order alone would still make the kiosk's visitor wait for the web answer
-    being generated (seconds on a Pi). So a higher-priority run may ``reserve`` the
-    gate as soon as its question arrives: a lower-priority holder is asked to stop
-    (its ``preempt`` callback; the run then ends with the checked fact, see _Run) and
-    no lower-priority waiter is let in until the reservation is released.
-    """
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiters: list[tuple[int, int, int, asyncio.Future, Callable[[], None] | None]] = []
-        self._seq = itertools.count()
-        self._served: dict[str, int] = {}
-        self._queued: dict[str, int] = {}
-        self._holder: tuple[int, Callable[[], None] | None] | None = None
-        self._reserved: list[int] = []
-
-    def _admits(self, priority: int) -> bool:
-        return not self._reserved or priority <= min(self._reserved)
-
-    async def acquire(
-        self, priority: int, client: str = "", preempt: Callable[[], None] | None = None
-    ) -> None:
-        if not self._busy and not self._waiters and self._admits(priority):
-            self._busy = True
-            self._holder = (priority, preempt)
-            return
-        fut = asyncio.get_running_loop().create_future()
-        # Questions a client already has queued count as rounds too: three at once from
-        # one client go after one each from the others.
-        rounds = self._served.get(client, 0) + self._queued.get(client, 0)
-        self._queued[client] = self._queued.get(client, 0) + 1
-        self._waiters.append((priority, rounds, next(self._seq), fut, preempt))
-        self._waiters.sort(key=lambda w: w[:3])
-        self._preempt_below(priority)
-        if not self._busy:
-            self._grant_next()
-        try:
-            await fut
-        except asyncio.CancelledError:
-            self._waiters = [w for w in self._waiters if w[3] is not fut]
-            if fut.done() and not fut.cancelled():
-                self.release()  # granted just as we were cancelled: pass it on
-            raise
-        finally:
-            self._queued[client] -= 1
-            if not self._queued[client]:
-                del self._queued[client]
-            self._served[client] = self._served.get(client, 0) + 1
-
-    def _preempt_below(self, priority: int) -> None:
-        holder = self._holder
-        if holder is not None and priority < holder[0] and holder[1] is not None:
-            self._holder = (holder[0], None)  # ask once
-            holder[1]()
-
-    def reserve(self, priority: int) -> Callable[[], None]:
-        """Hold the gate for a run that is about to need it; returns the release."""
-        self._reserved.append(priority)
-        self._preempt_below(priority)
-        released = False
-
-        def unreserve() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._reserved.remove(priority)
-                if not self._busy:
-                    self._grant_next()
-
-        return unreserve
-
-    def _grant_next(self) -> None:
-        for i, (priority, _, _, fut, preempt) in enumerate(self._waiters):
-            if fut.done():
-                continue
-            if not self._admits(priority):
-                break  # sorted by priority: nobody after this one is admitted either
-            del self._waiters[i]
-            self._busy = True
-            self._holder = (priority, preempt)
-            fut.set_result(None)
-            return
-        self._waiters = [w for w in self._waiters if not w[3].done()]
-
-    def release(self) -> None:
-        self._busy = False
-        self._holder = None
-        self._grant_next()
-
-    @property
-    def queued(self) -> int:
-        return len(self._waiters)
+# Names that lived here before the conductor was split; kept importable.
+__all__ = [
+    "KIOSK_PRIORITY",
+    "OTHER_PRIORITY",
+    "Assistant",
+    "Conversation",
+    "LLMGate",
+    "Subscriber",
+    "Turn",
+]
 
 
 class Assistant:
@@ -184,40 +67,32 @@ class Assistant:
         self.knowledge = knowledge
         self.llm = llm
         self.clock = clock
-        self._subscribers: list[Subscriber] = []
+        self.bus = EventBus()
         self.gate = LLMGate()
         self.llm_error: KioskError | None = None
 
     # --- subscriptions -------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        """Receive every event from now on; returns the unsubscribe function."""
+        return self.bus.subscribe(callback)
 
     def emit(self, event: ev.Event) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # a broken sink must never stop the visitor's answer
-                log.exception("event subscriber failed on %s", event.type)
+        self.bus.emit(event)
 
     def now(self) -> float:
         return self.clock()
 
     # --- conversations -------------------------------------------------------------
 
-    def start_conversation(self, source: str = "kiosk", client: str = "") -> Conversation:
-        conv = Conversation(source=source, client=client)
-        self.emit(ev.ConversationStarted(conversation_id=conv.id, t=self.now(), source=source))
+    def start_conversation(self, source: Source | str = Source.KIOSK, client: str = "") -> Conversation:
+        conv = Conversation(source=Source(source), client=client)
+        self.emit(ev.ConversationStarted(conversation_id=conv.id, t=self.now(), source=conv.source))
         return conv
 
-    def cancel(self, conv: Conversation, reason: str = "user") -> bool:
+    def cancel(self, conv: Conversation, reason: CancelReason | str = CancelReason.USER) -> bool:
         """Stop the running answer, if any; returns whether there was one."""
+        reason = CancelReason(reason)  # a typo fails here, answer or not
         if not conv.busy:
             return False
         conv.cancel_reason = reason
@@ -227,9 +102,10 @@ class Assistant:
             conv.task.cancel()
         return True
 
-    def reset(self, conv: Conversation, reason: str = "user") -> None:
+    def reset(self, conv: Conversation, reason: ResetReason | str = ResetReason.USER) -> None:
         """Forget everything the visitor said: the context and any running answer."""
-        self.cancel(conv, "reset")
+        reason = ResetReason(reason)  # checked before anything is forgotten
+        self.cancel(conv, CancelReason.RESET)
         conv.generation += 1  # a question still waiting to start is dropped, not answered
         conv.turns.clear()
         self.emit(ev.ConversationReset(conversation_id=conv.id, t=self.now(), reason=reason))
@@ -244,7 +120,7 @@ class Assistant:
         mine = conv.generation
         while conv.busy:
             previous = conv.task
-            self.cancel(conv, "new-question")
+            self.cancel(conv, CancelReason.NEW_QUESTION)
             if previous is not None:
                 await asyncio.wait([previous])
             if conv.generation != mine:
@@ -260,16 +136,14 @@ class Assistant:
 
     # --- the pipeline --------------------------------------------------------------
 
-    def _validate(self, conv: Conversation, text: str) -> str:
+    def validate(self, text: object) -> str:
+        """The question as it will be answered, or InputError: the one rule for every face."""
         if not isinstance(text, str):
             raise InputError("input.type", "the question must be text", "")
         limit = self.config.session.max_question_chars
         if len(text) > limit:
-            raise InputError(
-                "input.too-long",
-                f"That question is too long ({len(text)} characters; the limit is {limit}).",
-                "ask a shorter question",
-            )
+            # The same words on every face (kiosk/wording.py): too long is not a fault.
+            raise InputError("input.too-long", wording.too_long(len(text), limit), "")
         cleaned = " ".join(text.split())
         if not cleaned:
             raise InputError("input.empty", "The question is empty.", "type or say a question")
@@ -277,18 +151,9 @@ class Assistant:
 
     async def _answer(self, conv: Conversation, raw: str) -> ev.Event | None:
         try:
-            text = self._validate(conv, raw)
+            text = self.validate(raw)
         except InputError as e:
-            self.emit(
-                ev.Fault(
-                    conversation_id=conv.id,
-                    t=self.now(),
-                    code=e.code,
-                    message=e.message,
-                    area=e.area,
-                    fix=e.fix,
-                )
-            )
+            self.emit(ev.Fault.from_error(e, conv.id, self.now()))
             return None
         t0 = self.now()
         turn_no = len(conv.turns) + 1
@@ -320,7 +185,7 @@ class _Run:
         self.a = assistant
         self.conv = conv
         self.t0 = t0
-        self.mode = ""
+        self.mode: AnswerMode | None = None
         self.shown: list[str] = []
         self.first_token_t: float | None = None
         self.tokens = 0
@@ -328,7 +193,6 @@ class _Run:
         self.fallback = False
         self.cancelled = False
         self.sources: tuple[str, ...] = ()
-        self.outcome = "answered"
         self.failed = False
         self.question = ""
         self.preempted = False
@@ -350,36 +214,32 @@ class _Run:
         self.question = question
         social = social_reply(question, cfg.venue.name)
         if social is not None:
-            self.start("social", (), 1.0)
-            self.outcome = "social"
+            self.start(AnswerMode.SOCIAL, (), 1.0)
             self.show_text(social)
             return
-        hits = await asyncio.to_thread(self.a.knowledge.search, self._query(question), cfg.knowledge.top_k)
-        best = hits[0].score if hits else 0.0
-        if best < cfg.knowledge.refuse_threshold or self.a.knowledge.unknown_subject(question):
-            self.start("refusal", (), best)
-            self.outcome = "refused"
+        # The knowledge decides (knowledge/decide.py); the LLM only phrases.
+        previous = self.conv.turns[-1].question if self.conv.turns else None
+        d = await asyncio.to_thread(
+            decide, self.a.knowledge, question, previous, cfg.knowledge.top_k,
+            cfg.knowledge.refuse_threshold, cfg.knowledge.instant_threshold,
+        )
+        hits, best = d.hits, d.confidence
+        if d.action == "refuse":
+            self.start(AnswerMode.REFUSAL, (), best)
             self.show_text(self._refusal())
             return
         self.sources = tuple(h.entry.title for h in hits)
-        if best >= cfg.knowledge.instant_threshold or self.a.llm is None:
-            self.start("instant", (hits[0].entry.title,), best)
+        if d.action == "instant" or self.a.llm is None:
+            self.start(AnswerMode.INSTANT, (hits[0].entry.title,), best)
             self.sources = (hits[0].entry.title,)
-            self.outcome = "instant"
-            self.show_text(hits[0].entry.text)
+            self.show_text(compose(hits[0].entry.text, d.query, self.a.knowledge.vocab))
             return
         # Only entries about as good as the best one go to the model: tiny models blend
         # whatever they are given into one answer.
-        near = [h for h in hits if h.score >= best - NEAR_MARGIN]
+        near = [h for h in hits if h.score >= hits[0].score - NEAR_MARGIN]
         self.sources = tuple(h.entry.title for h in near)
-        self.start("llm", self.sources, best)
+        self.start(AnswerMode.LLM, self.sources, best)
         await self.phrase_with_llm(question, near)
-
-    def _query(self, question: str) -> str:
-        """A short follow-up ("and on Sundays?") is searched together with the last question."""
-        if self.conv.turns and len(question.split()) <= 5 and _FOLLOW_UP.search(question):
-            return f"{self.conv.turns[-1].question} {question}"
-        return question
 
     def _refusal(self) -> str:
         venue = self.a.config.venue
@@ -387,12 +247,12 @@ class _Run:
 
     async def phrase_with_llm(self, question: str, hits: list[Hit]) -> None:
         a = self.a
-        assert a.llm is not None
+        llm = a.llm
+        if llm is None:  # _execute answers instantly without a model; this is a bug guard
+            raise LLMError("llm.missing", "no language model is loaded", "run: kiosk doctor")
         cfg = a.config
         checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
         cancel = self.conv.cancel_flag or threading.Event()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
 
         def preempt() -> None:
             self.preempted = True
@@ -400,21 +260,16 @@ class _Run:
 
         await a.gate.acquire(self.conv.priority, self.conv.client, preempt)
         try:
-            self.engine = a.llm.name
-            # Built on the llama thread (tokenising for the trim), timed from now: waiting
-            # for the model behind other visitors does not eat this answer's budget.
-            executor = getattr(a.llm, "executor", None)
+            self.engine = llm.name
+            # Built on the backend's thread (tokenising for the trim), timed from now:
+            # waiting for the model behind other visitors does not eat this answer's budget.
             turns = list(self.conv.turns)
-            request = await loop.run_in_executor(executor, build_request, a.llm, cfg, question, hits, turns)
+            loop = asyncio.get_running_loop()
+            request = await loop.run_in_executor(llm.executor, build_request, llm, cfg, question, hits, turns)
             request.deadline = time.monotonic() + cfg.llm.budget_s
-            worker = loop.run_in_executor(
-                getattr(a.llm, "executor", None), _pump, a.llm, request, cancel, queue, loop
-            )
-            try:
-                await self._consume(queue, checker, cancel)
-            finally:
-                cancel.set()
-                await _wait_uncancellable(worker)
+            pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
+            async with aclosing(pieces):
+                await self._consume(pieces, checker, cancel)
         finally:
             a.gate.release()
         if self.cancelled:
@@ -422,35 +277,35 @@ class _Run:
         final = checker.finish()
         if not self.shown:
             self.fallback = True
-            self.show_text(hits[0].entry.text)
+            self.show_text(compose(hits[0].entry.text, question, self.a.knowledge.vocab))
         elif final.missing_fact:
             self.fallback = True
-            self.show_text(" " + final.missing_fact)
+            self.show_text(" " + compose(final.missing_fact, question, self.a.knowledge.vocab))
 
-    async def _consume(self, queue: asyncio.Queue, checker: SentenceChecker, cancel: threading.Event) -> None:
-        while True:
-            kind, payload = await queue.get()
-            if kind == "token":
+    async def _consume(self, pieces, checker: SentenceChecker, cancel: threading.Event) -> None:
+        """Show each sentence once it passes the fact check; stop at the first that fails."""
+        try:
+            async for piece in pieces:
                 self.tokens += 1
-                for verdict in checker.feed(str(payload)):
+                for verdict in checker.feed(str(piece)):
                     if not verdict.ok:
                         cancel.set()  # stop generating: what follows builds on an invented claim
                         return
                     self.show_pieces(verdict.pieces)
-            elif kind == "error":
-                raise payload  # type: ignore[misc]
-            else:  # "end"
-                if self.preempted:
-                    return  # cut off mid-sentence: show only what was checked, then the fact
-                for verdict in checker.flush():
-                    if not verdict.ok:
-                        return
-                    self.show_pieces(verdict.pieces)
+        except KioskError:
+            raise
+        except Exception as e:  # the engine's own exception, as a coded error
+            raise LLMError("llm.failed", f"the language model failed: {e}", "run: kiosk doctor") from e
+        if self.preempted:
+            return  # cut off mid-sentence: show only what was checked, then the fact
+        for verdict in checker.flush():
+            if not verdict.ok:
                 return
+            self.show_pieces(verdict.pieces)
 
     # events ------------------------------------------------------------------------
 
-    def start(self, mode: str, sources: tuple[str, ...], score: float) -> None:
+    def start(self, mode: AnswerMode, sources: tuple[str, ...], score: float) -> None:
         self.mode = mode
         self.a.emit(
             ev.AnswerStarted(
@@ -476,23 +331,14 @@ class _Run:
 
     def fault(self, e: KioskError) -> None:
         self.failed = True
-        self.a.emit(
-            ev.Fault(
-                conversation_id=self.conv.id,
-                t=self.a.now(),
-                code=e.code,
-                message=e.message,
-                area=e.area,
-                fix=e.fix,
-            )
-        )
+        self.a.emit(ev.Fault.from_error(e, self.conv.id, self.a.now()))
 
     def close(self) -> ev.Event:
         now = self.a.now()
         text = "".join(self.shown).strip()
         conv = self.conv
-        if self.cancelled or self.failed:
-            reason = conv.cancel_reason if self.cancelled else "error"
+        if self.cancelled or self.failed or self.mode is None:
+            reason = conv.cancel_reason if self.cancelled else CancelReason.ERROR
             closing: ev.Event = ev.AnswerCancelled(
                 conversation_id=conv.id, t=now, reason=reason, partial_text=text
             )
@@ -503,60 +349,17 @@ class _Run:
                 conversation_id=conv.id,
                 t=now,
                 text=text,
-                outcome=self.outcome,
+                outcome=Outcome.of(self.mode),
                 engine=self.engine,
                 tokens=self.tokens,
                 ttft_ms=_ms(self.t0, self.first_token_t),
                 total_ms=_ms(self.t0, now),
                 fallback=self.fallback,
             )
-        conv.cancel_reason = "user"
+        conv.cancel_reason = CancelReason.USER
         self.a.emit(closing)
         return closing
 
 
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|that|this|those|there|then|and|what about|how about|also)\b", re.I
-)
-
-
 def _ms(t0: float, t1: float | None) -> float:
     return round((t1 - t0) * 1000.0, 2) if t1 is not None else 0.0
-
-
-async def _wait_uncancellable(fut: asyncio.Future) -> None:
-    """Wait for the LLM thread to stop even if we are cancelled again meanwhile:
-    llama.cpp is not thread-safe, so the gate must not open while it still runs."""
-    cancelled = False
-    while not fut.done():
-        try:
-            await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-
-
-def _pump(
-    llm: LLMBackend,
-    request: GenerationRequest,
-    cancel: threading.Event,
-    queue: asyncio.Queue,
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    """Worker thread: run the blocking backend and hand each piece to the event loop."""
-
-    def put(item: tuple[str, object]) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    try:
-        for piece in llm.stream(request, cancel):
-            if cancel.is_set():
-                break
-            put(("token", piece))
-    except KioskError as e:
-        put(("error", e))
-    except Exception as e:
-        put(("error", LLMError("llm.failed", f"the language model failed: {e}", "run: kiosk doctor")))
-    finally:
-        put(("end", None))

@@ -17,31 +17,26 @@ import statistics
 import threading
 import time
 import tomllib
+from contextlib import aclosing
 from pathlib import Path
 
-from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.measure import percentile
+from kiosk.progress import steps
+from kiosk.threads import iterate_in_thread
 
 BENCH_TOKENS = 64
-QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
+QUESTIONS = paths.BENCH_DIR / "demo_questions.toml"
 BENCH_QUESTION = "Can I use a computer here?"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def _summary(ttfts: list[float], gaps: list[float], counts: list[int], totals: list[float]) -> dict:
     tokens = sum(counts)
     return {
         "ttft_ms": round(statistics.median(ttfts) * 1000, 2),
-        "itl_p50_ms": round(_percentile(gaps, 50) * 1000, 2),
-        "itl_p95_ms": round(_percentile(gaps, 95) * 1000, 2),
+        "itl_p50_ms": round(percentile(gaps, 50) * 1000, 2),
+        "itl_p95_ms": round(percentile(gaps, 95) * 1000, 2),
         "tokens_per_s": round(tokens / sum(totals), 2) if sum(totals) else 0.0,
         "tokens": tokens,
     }
@@ -75,26 +70,19 @@ def _raw_run(llm, prompt: str, seed: int) -> tuple[float, list[float], int, floa
 
 
 def _kiosk_run(llm, request) -> tuple[float, list[float], int, float]:
-    """The Assistant's path: the backend in a worker thread, pieces handed to the loop."""
-    from kiosk.assistant import _pump
-
+    """The Assistant's path: the backend on its executor, pieces handed to the loop."""
     llm.raw().reset()
 
     async def consume() -> tuple[float, list[float], int, float]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         start = time.perf_counter()
-        worker = loop.run_in_executor(llm.executor, _pump, llm, request, cancel, queue, loop)
         stamps: list[float] = []
-        while True:
-            kind, _ = await queue.get()
-            if kind != "token":
-                break
-            stamps.append(time.perf_counter())
-            if len(stamps) >= BENCH_TOKENS:
-                cancel.set()
-        await worker
+        pieces = iterate_in_thread(lambda: llm.stream(request, cancel), cancel, llm.executor)
+        async with aclosing(pieces):
+            async for _ in pieces:
+                stamps.append(time.perf_counter())
+                if len(stamps) >= BENCH_TOKENS:
+                    break
         return _result(start, stamps)
 
     return asyncio.run(consume())
@@ -133,12 +121,14 @@ def bench_llm(args, config: Config) -> dict:
     raw_res: list[tuple] = []
     kiosk_res: list[tuple] = []
     _raw_run(llm, request.prompt, request.seed)  # warm-up: page the weights in for both sides
-    for i in range(runs):
-        order = [("raw", raw_res), ("kiosk", kiosk_res)]
-        for name, sink in order if i % 2 == 0 else order[::-1]:
-            sink.append(
-                _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
-            )
+    with steps("generating", runs) as bar:
+        for i in range(runs):
+            order = [("raw", raw_res), ("kiosk", kiosk_res)]
+            for name, sink in order if i % 2 == 0 else order[::-1]:
+                sink.append(
+                    _raw_run(llm, request.prompt, request.seed) if name == "raw" else _kiosk_run(llm, request)
+                )
+            bar.advance()
     raw = _summary(
         [r[0] for r in raw_res],
         [g for r in raw_res for g in r[1]],
@@ -174,54 +164,71 @@ def load_questions(path: Path = QUESTIONS) -> tuple[list[dict], list[dict]]:
     return data.get("answerable", []), data.get("off_topic", [])
 
 
-def bench_answers(args, config: Config) -> dict:
-    from kiosk.runtime import build
-
+def _answer_settings(args, config: Config, data_dir: str) -> dict:
     path = QUESTIONS
+    knowledge = config.knowledge.path
+    venue_name = config.venue.name
     venue_dir = getattr(args, "venue", None)
     if venue_dir:
-        venue_dir = Path(venue_dir)
+        venue_dir = Path(venue_dir).resolve()
         path = venue_dir / "questions.toml"
-        config.knowledge.path = str(venue_dir / "knowledge")
+        knowledge = str(venue_dir / "knowledge")
         venue_file = venue_dir / "venue.toml"
         if venue_file.is_file():
-            config.venue.name = tomllib.loads(venue_file.read_text("utf-8")).get("name", config.venue.name)
-    answerable, off_topic = load_questions(path)
-    rt = build(config, with_sinks=False)
-    modes: dict[str, int] = {}
-    failures: list[dict] = []
-
-    async def ask_all() -> tuple[int, int]:
-        right = refused = 0
-        for item in answerable + off_topic:
-            conv = rt.assistant.start_conversation("bench")
-            closing = await rt.assistant.ask(conv, item["q"])
-            text = closing.text if isinstance(closing, ev.AnswerDone) else ""
-            outcome = closing.outcome if isinstance(closing, ev.AnswerDone) else "cancelled"
-            modes[outcome] = modes.get(outcome, 0) + 1
-            if "expect" in item:
-                ok = any(e.lower() in text.lower() for e in item["expect"])
-                right += ok
-            else:
-                ok = outcome == "refused"
-                refused += ok
-            if not ok:
-                failures.append({"q": item["q"], "outcome": outcome, "answer": text[:160]})
-        return right, refused
-
-    try:
-        right, refused = asyncio.run(ask_all())
-    finally:
-        rt.close()
+            venue_name = tomllib.loads(venue_file.read_text("utf-8")).get("name", venue_name)
     return {
         "questions": str(path),
-        "answerable": len(answerable),
-        "answered_correctly": right,
-        "answered_share": round(right / len(answerable), 3) if answerable else None,
-        "off_topic": len(off_topic),
-        "refused": refused,
-        "refused_share": round(refused / len(off_topic), 3) if off_topic else None,
-        "outcomes": modes,
-        "llm": rt.assistant.llm.name if rt.assistant.llm else "none",
-        "failures": failures,
+        "knowledge": knowledge,
+        "venue_name": venue_name,
+        "llm": getattr(args, "llm", None) or config.llm.model,
+        "data_dir": data_dir,
     }
+
+
+def _run_baseline(checkout: Path, settings: dict) -> dict:
+    """The same runner inside another checkout (its own kiosk package first on the path)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('answer_bench_runner', sys.argv[1])\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "print('RESULT ' + json.dumps(mod.run(json.loads(sys.argv[2]))))\n"
+    )
+    runner = Path(__file__).with_name("answer_bench.py")
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(runner), json.dumps(settings)],
+        env=env, cwd=str(checkout), capture_output=True, text=True, check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"baseline run failed: {done.stderr[-2000:]}")
+
+
+def bench_answers(args, config: Config) -> dict:
+    """Right / refused / wrong-entry / invented on a question set, and time to first word.
+
+    ``--baseline DIR`` runs the same set on another checkout's code first, in the same
+    session, so the timing ratio compares like with like.
+    """
+    import tempfile
+
+    from kiosk import answer_bench
+
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
+        result: dict = {}
+        baseline = getattr(args, "baseline", None)
+        if baseline:
+            old = _run_baseline(Path(baseline).resolve(), _answer_settings(args, config, f"{tmp}/old"))
+            result["baseline"] = {k: v for k, v in old.items() if k != "failures"}
+        new = answer_bench.run(_answer_settings(args, config, f"{tmp}/new"))
+    result.update(new)
+    if baseline:
+        old_p50 = old["first_word_ms"]["p50"]
+        result["first_word_p50_ratio"] = round(new["first_word_ms"]["p50"] / old_p50, 3) if old_p50 else None
+    return result

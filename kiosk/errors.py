@@ -61,3 +61,13 @@ class WebError(KioskError):
 
 class CertError(KioskError):
     area = "certs"
+
+
+class TelemetryError(KioskError):
+    area = "telemetry"
+
+
+class MaintError(KioskError):
+    """Maintenance mode: the PIN, the lockout, settings written from maintenance."""
+
+    area = "maint"

@@ -13,11 +13,18 @@ to an event can never be silently dropped by a hand-written serialiser.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from kiosk.vocab import AnswerMode, CancelReason, ListenReason, Outcome, ResetReason, Source, StopReason
+
+if TYPE_CHECKING:
+    from kiosk.errors import KioskError
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -45,6 +52,24 @@ class Event:
     conversation_id: str
     t: float
 
+    def __post_init__(self) -> None:
+        # A vocabulary field takes its enum's words only: a typo fails where it is written,
+        # and a value read back from JSON becomes the enum member again.
+        for name, kind in _enum_fields(type(self)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                object.__setattr__(self, name, kind(value))
+
+
+@cache
+def _enum_fields(cls: type[Event]) -> tuple[tuple[str, type[enum.Enum]], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, hints[f.name])
+        for f in dataclasses.fields(cls)
+        if isinstance(hints[f.name], type) and issubclass(hints[f.name], enum.Enum)
+    )
+
 
 # --- conversation lifecycle -------------------------------------------------------
 
@@ -52,13 +77,13 @@ class Event:
 @event_type("conversation-started")
 @dataclass(frozen=True, kw_only=True)
 class ConversationStarted(Event):
-    source: str  # "kiosk", "web", "cli", "voice"
+    source: Source
 
 
 @event_type("conversation-reset")
 @dataclass(frozen=True, kw_only=True)
 class ConversationReset(Event):
-    reason: str  # "idle", "user", "visitor-left"
+    reason: ResetReason
 
 
 # --- voice front end ---------------------------------------------------------------
@@ -75,13 +100,13 @@ class WakeDetected(Event):
 @event_type("listening-started")
 @dataclass(frozen=True, kw_only=True)
 class ListeningStarted(Event):
-    reason: str  # "wake", "follow-up", "push-to-talk", "barge-in"
+    reason: ListenReason
 
 
 @event_type("listening-stopped")
 @dataclass(frozen=True, kw_only=True)
 class ListeningStopped(Event):
-    reason: str  # "end-of-speech", "no-speech", "max-length", "cancelled"
+    reason: StopReason
     speech_s: float = 0.0
     """Seconds of audio judged as speech."""
 
@@ -99,6 +124,8 @@ class TranscriptFinal(Event):
     engine: str
     audio_s: float = 0.0
     """Seconds of audio decoded."""
+    decode_s: float = 0.0
+    """Seconds spent in the speech-to-text engine (decode_s / audio_s is its real-time factor)."""
 
 
 @event_type("speaking-started")
@@ -120,14 +147,14 @@ class SpeakingDone(Event):
 @dataclass(frozen=True, kw_only=True)
 class QuestionReceived(Event):
     text: str
-    source: str
+    source: Source
     turn: int
 
 
 @event_type("answer-started")
 @dataclass(frozen=True, kw_only=True)
 class AnswerStarted(Event):
-    mode: str  # "instant" (from the knowledge), "llm" (phrased, checked), "refusal", "social"
+    mode: AnswerMode
     sources: tuple[str, ...] = ()
     """Titles of the knowledge entries the answer is grounded in."""
     score: float = 0.0
@@ -144,7 +171,7 @@ class AnswerToken(Event):
 @dataclass(frozen=True, kw_only=True)
 class AnswerDone(Event):
     text: str
-    outcome: str  # "answered", "instant", "refused", "social"
+    outcome: Outcome
     engine: str
     tokens: int = 0
     ttft_ms: float = 0.0
@@ -158,7 +185,7 @@ class AnswerDone(Event):
 @event_type("answer-cancelled")
 @dataclass(frozen=True, kw_only=True)
 class AnswerCancelled(Event):
-    reason: str  # "user", "new-question", "reset", "barge-in", "disconnect", "budget"
+    reason: CancelReason
     partial_text: str = ""
 
 
@@ -170,6 +197,43 @@ class Fault(Event):
     area: str = "core"
     fix: str = ""
 
+    @classmethod
+    def from_error(cls, error: KioskError, conversation_id: str, t: float) -> Fault:
+        """The one way a coded error becomes an event: every field of the error, none retyped."""
+        return cls(
+            conversation_id=conversation_id, t=t, code=error.code, message=error.message,
+            area=error.area, fix=error.fix,
+        )  # fmt: skip
+
+
+# --- maintenance (device-level: conversation_id is "") ---------------------------
+
+
+@event_type("maint-attempt")
+@dataclass(frozen=True, kw_only=True)
+class MaintAttempt(Event):
+    """One maintenance PIN attempt; never carries the digits. Audited and counted."""
+
+    where: str  # "screen" (the kiosk's own keyboard) or "web" (HTTPS /maint)
+    client: str = ""
+    """The web client's address; empty at the screen."""
+    outcome: str  # "accepted", "refused", "locked-out", "no-pin"
+    failures: int = 0
+    """Wrong PINs in a row after this attempt (0 after an accepted one)."""
+    retry_after_s: float = 0.0
+    """Seconds until the next attempt is allowed (0: now)."""
+
+
+@event_type("maint-action")
+@dataclass(frozen=True, kw_only=True)
+class MaintAction(Event):
+    """Something a technician did in maintenance mode (entered, left, changed settings...)."""
+
+    where: str  # "screen" or "web"
+    action: str  # "enter", "leave", "settings", "reload-knowledge", "restart", "quit", ...
+    detail: str = ""
+    """Which keys changed, never their values when they could be a visitor's words."""
+
 
 # --- serialisation -----------------------------------------------------------------
 
@@ -178,6 +242,8 @@ def to_dict(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {"type": event.type}
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
@@ -231,6 +297,8 @@ __all__ = [
     "Fault",
     "ListeningStarted",
     "ListeningStopped",
+    "MaintAction",
+    "MaintAttempt",
     "QuestionReceived",
     "SpeakingDone",
     "SpeakingStarted",

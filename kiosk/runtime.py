@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiosk.assistant import Assistant
 from kiosk.config import Config
-from kiosk.errors import KioskError, KnowledgeError
+from kiosk.errors import KioskError, KnowledgeError, LLMError
+from kiosk.knowledge.files import FileLimits
 from kiosk.knowledge.retrieve import Knowledge
 from kiosk.llm.backend import LLMBackend
 
@@ -31,11 +33,19 @@ class Runtime:
     sinks: dict = field(default_factory=dict)
 
     def close(self) -> None:
-        for close in reversed(self.closers):
+        """Run every shutdown step once, newest first (the log sink writes what is queued)."""
+        closers, self.closers = self.closers, []
+        for close in reversed(closers):
             try:
                 close()
             except Exception:
                 log.exception("shutdown step failed")
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def ensure_data_dir(config: Config) -> Path:
@@ -62,14 +72,20 @@ def open_knowledge(config: Config) -> Knowledge:
         return _open_index(config, data / "knowledge-lexical.db", use_embeddings=False)
 
 
+def _progress(message: str) -> None:
+    """Indexing a large folder takes minutes on a Pi: say how far it is (stderr, the journal)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _open_index(config: Config, db: Path, use_embeddings: bool) -> Knowledge:
     """A damaged or unwritable index is rebuilt once; if that fails too, the error says why."""
+    limits = FileLimits.from_config(config.knowledge)
     try:
-        return Knowledge.open(config.knowledge.path, db, use_embeddings)
+        return Knowledge.open(config.knowledge.path, db, use_embeddings, limits, _progress)
     except (sqlite3.DatabaseError, OSError) as first:
         try:
             db.unlink(missing_ok=True)
-            return Knowledge.open(config.knowledge.path, db, use_embeddings)
+            return Knowledge.open(config.knowledge.path, db, use_embeddings, limits, _progress)
         except (sqlite3.DatabaseError, OSError) as e:
             raise KnowledgeError(
                 "knowledge.index",
@@ -103,6 +119,12 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
         except KioskError as e:
             warnings.append(e)
             log.warning("LLM unavailable, answering from the knowledge only: %s", e)
+        except (ValueError, OverflowError, RuntimeError, MemoryError) as e:  # llama.cpp refusing a setting
+            err = LLMError(
+                "llm.load-failed", f"the model could not be loaded ({e})", "check the [llm] settings"
+            )
+            warnings.append(err)
+            log.warning("LLM unavailable, answering from the knowledge only: %s", err)
     assistant = Assistant(config, knowledge, llm)
     assistant.llm_error = warnings[0] if warnings else None
     runtime = Runtime(config, assistant, warnings)
@@ -113,4 +135,9 @@ def build(config: Config, with_llm: bool = True, with_sinks: bool = True) -> Run
         sink = attach(config, assistant)
         runtime.sinks["log"] = sink
         runtime.closers.append(sink.close)
+        from kiosk.telemetry.sink import attach as attach_telemetry
+
+        telemetry = attach_telemetry(config, assistant, log_sink=sink)
+        runtime.sinks["telemetry"] = telemetry
+        runtime.closers.append(telemetry.close)
     return runtime

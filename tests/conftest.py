@@ -2,6 +2,10 @@
 
 Loading gemma3-270m takes about a second and indexing the demo venue a few; tests share
 them and build their own Assistant (cheap) around them, each with its own config.
+
+``-m "not llm"`` must really skip every test that loads the model: a test that asks for
+a model fixture is marked ``llm`` here, and any other test that loads the model in this
+process without the marker fails, saying so.
 """
 
 from __future__ import annotations
@@ -16,6 +20,26 @@ from kiosk import config as config_mod
 from kiosk import paths
 from kiosk.assistant import Assistant
 from kiosk.knowledge.retrieve import Knowledge
+
+MODEL_FIXTURES = {"llm", "chat_llm", "assistant", "recorder"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.llm)
+
+
+@pytest.fixture(autouse=True)
+def _model_only_in_llm_tests(request, monkeypatch):
+    if request.node.get_closest_marker("llm") is not None:
+        return
+    from kiosk.llm.llama_cpp import LlamaCppBackend
+
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} loads the real model: mark it @pytest.mark.llm")
+
+    monkeypatch.setattr(LlamaCppBackend, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

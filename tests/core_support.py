@@ -31,3 +31,13 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+
+
+async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
+    """Let the app run until ``predicate()`` holds (a Pilot test's wait, never a fixed sleep)."""
+    waited = 0.0
+    while not predicate():
+        await pilot.pause(0.05)
+        waited += 0.05
+        if waited > timeout:
+            raise AssertionError("condition not reached")

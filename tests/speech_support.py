@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -36,6 +37,26 @@ The library is open Monday to Friday from 9am to 8pm, Saturday from 10am to 5pm,
 ## Printing and photocopying
 Black and white printing costs 10 pence a page. Pay at the front desk.
 """
+
+
+def word_error_rate(reference: str, heard: str) -> float:
+    """Word-level edit distance over the reference's length (case and punctuation ignored).
+
+    Speech engines are compared this way and never by exact words: Whisper hearing
+    "print the document" for "print a document" is one error in six, not a failure.
+    """
+    ref, hyp = (re.findall(r"[a-z0-9']+", t.lower()) for t in (reference, heard))
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[len(hyp)] / max(1, len(ref))
+
+
+def heard(reference: str, transcript: str, max_wer: float = 0.25) -> bool:
+    """Whether ``transcript`` is ``reference`` within ``max_wer`` (default: 1 word in 4)."""
+    return word_error_rate(reference, transcript) <= max_wer
 
 
 @pytest.fixture(scope="session", name="synth")

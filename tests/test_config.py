@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from kiosk import config as config_mod
@@ -73,11 +76,49 @@ def test_missing_and_binary_files_are_clear_errors(tmp_path):
     assert err.value.code == "config.syntax"
 
 
-def test_readme_documents_every_key_with_its_default():
+def _readme_default(value) -> str:
+    """A default as README's table writes it: TOML-like, paths relative to the checkout."""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str) and value.startswith(str(paths.REPO_ROOT) + "/"):
+        return f"`{value[len(str(paths.REPO_ROOT)) + 1:]}`"
+    if isinstance(value, str | list):
+        return f"`{json.dumps(value)}`"
+    return f"`{value!r}`"
+
+
+def test_readme_table_matches_every_key_default_and_meaning():
     readme = (paths.REPO_ROOT / "README.md").read_text("utf-8")
-    for key, _default, doc in config_mod.documented_keys():
-        assert f"`{key}`" in readme, f"README lacks {key}"
-        assert doc, f"{key} has no doc"
+    rows = {m[1]: (m[2], m[3]) for m in re.finditer(r"^\| `(\w+\.\w+)` \| (.*?) \| (.*?) \|$", readme, re.M)}
+    keys = config_mod.documented_keys()
+    for key, default, doc in keys:
+        assert key in rows, f"README lacks a row for {key}"
+        assert rows[key] == (_readme_default(default), doc), f"README's row for {key} disagrees with config.py"
+    assert set(rows) == {k for k, _, _ in keys}, "README documents keys the code does not have"
+
+
+def test_an_engine_choice_outside_its_list_names_the_key(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text('[speech]\nwake_engine = "vsok"\n')
+    with pytest.raises(ConfigError) as e:
+        config_mod.load(path)
+    assert e.value.code == "config.choice" and "speech.wake_engine" in e.value.message
+    assert "pocketsphinx" in e.value.fix
+    path.write_text('[speech]\nstt_engine = "whisper"\ntts_engine = "espeak-ng"\n')
+    assert config_mod.load(path).speech.stt_engine == "whisper"
+
+
+def test_speech_timing_defaults_come_from_the_config():
+    from kiosk.speech import frontend, vad
+
+    cfg = config_mod.SpeechConfig()
+    assert (
+        cfg.speech_start_s, cfg.trailing_silence_s, cfg.max_utterance_s, cfg.no_speech_s,
+    ) == (vad.SPEECH_START_S, vad.TRAILING_SILENCE_S, vad.MAX_UTTERANCE_S, vad.NO_SPEECH_S)  # fmt: skip
+    t = frontend.Timeouts()
+    assert (t.follow_up_s, t.refractory_s, t.trailing_silence_s) == (
+        cfg.follow_up_s, cfg.refractory_s, cfg.trailing_silence_s,
+    )  # fmt: skip
 
 
 def test_every_key_has_a_doc_string():

@@ -67,3 +67,12 @@ def test_the_visitors_own_figures_are_not_evidence():
     assert not checker(CAFE, "Is the cafe open at 9am?").check("Yes, the cafe is open at 9am.").ok
     assert not checker(CAFE, "Is the cafe open on Sunday?").check("Yes, the cafe is open.").ok
     assert checker(CAFE, "Is there a cafe?").check("Yes, the cafe is on the ground floor.").ok
+
+
+def test_the_check_splits_sentences_as_speech_does():
+    # "9 a.m. on Mondays" is one sentence for the check and for the speaker (kiosk/text.py).
+    entry = Entry(3, "Opening hours", "We open at 9 a.m. on Mondays.", "a.md")
+    c = checker(entry, "When do you open on Mondays?")
+    pieces = ["We", " open", " at", " 9", " a.m.", " on", " Mondays.", " We"]
+    released = [v for p in pieces for v in c.feed(p)]
+    assert [v.sentence for v in released] == ["We open at 9 a.m. on Mondays."]

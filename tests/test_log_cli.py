@@ -13,6 +13,7 @@ import time
 import pytest
 from log_support import config, turn
 
+from kiosk.cli import ExitCode
 from kiosk.store import cli
 from kiosk.store.log import DAY_S, LogStore, period_of
 from kiosk.store.sealed import load_recipient
@@ -103,7 +104,7 @@ def test_key_problems_are_told_apart(logged, capsys, make_key, message):
     else:
         key = tmp / "op.key.pub"
     capsys.readouterr()
-    assert run(cfg, "export", "--key", str(key), *extra) == 1
+    assert run(cfg, "export", "--key", str(key), *extra) == ExitCode.ERROR
     err = capsys.readouterr().err
     assert message in err and "fix:" in err and "Traceback" not in err
 
@@ -147,7 +148,7 @@ def test_stats_verify_purge_without_a_key(logged, capsys):
 
 def test_purge_all_needs_confirmation(logged, capsys):
     cfg, _, _ = logged
-    assert run(cfg, "purge", "--all") == 1
+    assert run(cfg, "purge", "--all") == ExitCode.ERROR
     assert "--yes" in capsys.readouterr().err
     assert run(cfg, "purge", "--all", "--yes") == 0
 
@@ -161,6 +162,6 @@ def test_a_missing_or_damaged_log_is_an_error_message(logged, capsys, damage):
     else:
         db.write_bytes(db.read_bytes()[:1000])
     for command in ("stats", "verify", "purge"):
-        assert run(cfg, command) == 1
+        assert run(cfg, command) == ExitCode.ERROR
         err = capsys.readouterr().err
-        assert err.startswith("error: ") and str(db) in err and "Traceback" not in err
+        assert err.startswith("error [log.") and str(db) in err and "Traceback" not in err

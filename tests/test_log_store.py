@@ -134,7 +134,7 @@ def _verify(db, key=None):
         ("DELETE FROM records WHERE id = 1", 1, "log.record-missing"),
         ("DELETE FROM records WHERE id = 10", 10, "log.tail-missing"),
         ("DELETE FROM data_keys", 1, "log.key-missing"),
-        ("INSERT INTO gaps VALUES (3, 3, x'00', '2999-01-01', 1, 'retention', 0)", 3, "log.gap-unexpired"),
+        ("INSERT INTO gaps VALUES (3, 3, x'00', '2999-01-01', 1, 'retention', 0)", 3, "log.gap-forged"),
     ],
 )
 def test_verify_names_the_first_bad_record(tmp_path, sql, first_bad, code):

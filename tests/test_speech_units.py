@@ -122,3 +122,14 @@ def test_phrase_similarity() -> None:
     assert phrase_similarity("hello kyosk, when do you open", "hello kiosk") >= 0.8
     assert phrase_similarity("The kiosk near the door", "hello kiosk") < 0.8
     assert phrase_similarity("Yellow kiosks", "hello kiosk") < 0.8
+
+
+def test_word_error_rate_compares_words_not_strings() -> None:
+    from tests.speech_support import heard, word_error_rate
+
+    assert word_error_rate("and where can I print a document", "And where can I print the document?") == 1 / 7
+    assert word_error_rate("open on sunday", "open on sunday") == 0.0
+    assert word_error_rate("open on sunday", "") == 1.0
+    assert word_error_rate("open on sunday", "is it open on a sunday please") == 4 / 3
+    assert heard("where can I print a document", "where can i print the document")
+    assert not heard("where can I print a document", "where is the toilet")

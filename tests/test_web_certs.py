@@ -217,3 +217,68 @@ def test_manager_refuses_to_start_on_a_mismatch(tmp_path, ca):
     with pytest.raises(CertError) as e:
         CertManager(str(cert), str(key), HOST)
     assert e.value.code == "certs.wrong-host"
+
+
+# --- the path as a browser builds it (cryptography's verifier) ---------------------------
+
+
+def _intermediate(ca: devca.Issued, ca_flag: bool, not_after: dt.datetime | None = None) -> devca.Issued:
+    """An intermediate signed by ``ca``; ``ca_flag=False`` makes the kind browsers refuse."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = devca.new_key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test intermediate")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(not_after or now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca_flag, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, ca_flag, ca_flag, False, False), critical=True
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return devca.Issued(cert, key)
+
+
+def test_intermediate_that_is_no_ca_is_refused_like_a_browser(tmp_path, ca):
+    fake = _intermediate(ca, ca_flag=False)
+    leaf = devca.issue_leaf(fake, [HOST])
+    cert, key = write_pair(tmp_path, leaf, [fake.cert, ca.cert])
+    report = validate(cert, key, HOST)
+    # every signature is right, so only a browser-style path build finds it
+    assert codes(report) == ["certs.chain-invalid"]
+    assert "browser" in report.problems[0].message
+    with pytest.raises(CertError) as e:
+        load_valid(cert, key, HOST)
+    assert e.value.code == "certs.chain-invalid"
+    # the same chain with a real CA intermediate is fine
+    good = _intermediate(ca, ca_flag=True)
+    assert validate(*write_pair(tmp_path, devca.issue_leaf(good, [HOST]), [good.cert, ca.cert]), HOST).ok
+
+
+def test_expired_intermediate_and_wrong_name_leaf(tmp_path, ca):
+    old = _intermediate(ca, ca_flag=True, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    leaf = devca.issue_leaf(old, [HOST])
+    report = validate(*write_pair(tmp_path, leaf, [old.cert, ca.cert]), HOST)
+    assert codes(report) == ["certs.expired"] and "test intermediate" in report.problems[0].message
+    good = _intermediate(ca, ca_flag=True)
+    wrong = devca.issue_leaf(good, ["kiosk-002.fleet.test"])
+    assert codes(validate(*write_pair(tmp_path, wrong, [good.cert, ca.cert]), HOST)) == ["certs.wrong-host"]
+
+
+def test_private_root_from_certs_roots(tmp_path, ca):
+    """A chain that stops at the intermediate is complete when [certs] roots holds its root."""
+    from kiosk.web.certs import load_roots
+
+    inter = devca.make_ca("test intermediate", issuer=ca)
+    cert, key = write_pair(tmp_path, devca.issue_leaf(inter, [HOST]), [inter.cert])
+    assert codes(validate(cert, key, HOST)) == ["certs.chain-incomplete"]
+    (tmp_path / "roots.pem").write_bytes(devca.cert_pem(ca.cert))
+    assert validate(cert, key, HOST, roots=load_roots(tmp_path / "roots.pem")).ok

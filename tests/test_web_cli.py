@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import pytest
+
+from kiosk.cli import ExitCode
 from kiosk.web import devca
 from kiosk.web.cli import register
 from kiosk.web.health import doctor_checks
@@ -32,12 +35,15 @@ def test_every_command_has_help():
     assert all(c.help for c in sub._choices_actions) and {c.dest for c in sub._choices_actions} == {
         "dev",
         "check",
+        "renew",
+        "status",
     }
 
 
 def test_certs_dev_then_check(tmp_path, capsys):
     out = tmp_path / "pki"
-    assert _run(["certs", "dev", "--domain", "fleet.test", "--out", str(out)], web_config(tmp_path)) == 0
+    assert _run(["certs", "dev", "--domain", "fleet.test", "--out", str(out), "--wildcard"],
+                web_config(tmp_path)) == 0
     assert (out / "ca.key").stat().st_mode & 0o777 == 0o600
     assert (out / "privkey.pem").stat().st_mode & 0o777 == 0o600
     cfg = web_config(tmp_path, out / "fullchain.pem", out / "privkey.pem")
@@ -74,3 +80,31 @@ def test_doctor_warns_before_expiry(tmp_path):
     assert doctor_checks(web_config(tmp_path, cert, key))[0][1] == "OK"
     assert doctor_checks(web_config(tmp_path, cert, key, device_id="kiosk-9"))[0][1] == "FAIL"
     assert doctor_checks(web_config(tmp_path))[0][1] == "OK"  # web disabled, nothing configured
+
+
+def test_certs_dev_defaults_to_this_devices_certificate(tmp_path, capsys):
+    """With no options: a per-device certificate for [web] device_id.fleet_domain in the data
+    dir, which `certs check` then accepts without the shared-wildcard warning."""
+    cfg = web_config(tmp_path, device_id="kiosk-007")
+    assert _run(["certs", "dev"], cfg) == 0
+    out = cfg.data_dir / "certs"
+    cfg = web_config(tmp_path, out / "fullchain.pem", out / "privkey.pem", device_id="kiosk-007")
+    capsys.readouterr()
+    assert _run(["certs", "check"], cfg) == 0
+    text = capsys.readouterr().out
+    assert "kiosk-007.fleet.test (per-device)" in text and "shared-wildcard" not in text
+
+
+def test_certs_renew_needs_acme_mode(tmp_path, capsys):
+    assert _run(["certs", "renew"], web_config(tmp_path)) == ExitCode.ERROR
+    assert 'mode = "acme"' in capsys.readouterr().err
+
+
+def test_certs_config_choices_name_the_key():
+    from kiosk import config as config_mod
+    from kiosk.errors import ConfigError
+
+    for key, bad in (("mode", "acmee"), ("name", "all"), ("dns", "route53")):
+        with pytest.raises(ConfigError) as e:
+            config_mod.from_mapping({"certs": {key: bad}})
+        assert f"certs.{key}" in e.value.message

@@ -136,3 +136,44 @@ async def serving(with_llm: bool = False, knowledge: dict | None = None, **web) 
         await http.close()
         await handle.stop()
         rt.close()
+
+
+# --- attacks from another loopback address ------------------------------------------------
+
+ATTACKER = "127.0.0.2"
+"""Every attack comes from here; the probes (a normal visitor) from 127.0.0.1."""
+
+
+def client_from(ca: x509.Certificate, address: str, **kw) -> aiohttp.ClientSession:
+    """A browser at ``address``; ``force_close`` makes each request a new connection."""
+    connector = aiohttp.TCPConnector(
+        ssl=client_context(ca), resolver=LoopbackResolver(), limit=0, local_addr=(address, 0), **kw
+    )
+    return aiohttp.ClientSession(connector=connector)
+
+
+class SlowLLM:
+    """A scripted LLMBackend: one word every ``step_s`` until cancelled (a long running answer)."""
+
+    name = "scripted-slow"
+    prompt_style = "completion"
+    executor = None  # the LLMBackend protocol: None runs it on the loop's default executor
+
+    def __init__(self, words: int = 400, step_s: float = 0.05) -> None:
+        self.words, self.step_s = words, step_s
+
+    @property
+    def n_ctx(self) -> int:
+        return 2048
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, request, cancel):
+        import time
+
+        for i in range(self.words):
+            if cancel.is_set():
+                return
+            time.sleep(self.step_s)
+            yield f" word{i}"

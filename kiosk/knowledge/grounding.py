@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from kiosk.knowledge.index import Entry
 from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.retrieve import STOPWORDS
+from kiosk.text import last_cut, split_sentences
 
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 _LEAK = re.compile(r"(visitor|question|facts?|assistant|answer)\s*:", re.I)
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 _WORD = re.compile(r"[a-z]+")
 
 _GLUE = words("answer_glue")
@@ -118,11 +118,10 @@ class SentenceChecker:
         """Add one generated piece; return verdicts for the sentences it completed."""
         self._pieces.append(piece)
         buffered = "".join(self._pieces)
-        ends = list(_SENTENCE_END.finditer(buffered))
-        if not ends:
+        cut = last_cut(buffered)
+        if cut is None:
             return []
         # Release whole pieces up to the last sentence end; keep the rest buffered.
-        cut = ends[-1].end()
         taken, size = [], 0
         while self._pieces and size + len(self._pieces[0]) <= cut:
             size += len(self._pieces[0])
@@ -139,7 +138,7 @@ class SentenceChecker:
 
     def _judge(self, pieces: list[str]) -> Verdict:
         text = "".join(pieces)
-        parts = [p for p in re.split(r"(?<=[.!?])\s+|\n", text) if p.strip()]
+        parts = split_sentences(text)
         for part in parts:
             verdict = self.check(part)
             if not verdict.ok:

@@ -8,7 +8,6 @@ fingerprint of their contents, so a kiosk starts in milliseconds on unchanged kn
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import sqlite_utils
 
 from kiosk.errors import KnowledgeError
+from kiosk.knowledge.files import FileLimits, FolderRead, read_folder
 
 SCHEMA_VERSION = "3"
 
@@ -67,37 +67,29 @@ def parse_markdown(text: str, file: str) -> list[tuple[str, str]]:
     return out
 
 
-def load_entries(folder: Path) -> list[tuple[str, str, str]]:
-    if not folder.is_dir():
-        raise KnowledgeError(
-            "knowledge.missing",
-            f"knowledge folder {folder} does not exist",
-            "set [knowledge] path to a folder of Markdown files",
-        )
+def load_entries(
+    folder: Path, limits: FileLimits | None = None, read: FolderRead | None = None
+) -> list[tuple[str, str, str]]:
+    """(title, fact, file name) of every entry; the files are read by files.read_folder."""
+    read = read if read is not None else read_folder(folder, limits)
     entries = []
-    for path in sorted(folder.rglob("*.md")):
-        try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise KnowledgeError(
-                "knowledge.unreadable", f"cannot read {path}: {e}", "save it as UTF-8 text"
-            ) from e
-        entries += [(t, f, path.name) for t, f in parse_markdown(text, path.name)]
+    for f in read.files:
+        entries += [(t, fact, f.path.name) for t, fact in parse_markdown(f.text, f.path.name)]
     if not entries:
+        skipped = f" ({len(read.skipped)} file(s) skipped: {read.skipped[0].message})" if read.skipped else ""
         raise KnowledgeError(
             "knowledge.empty",
-            f"no entries found in {folder}",
+            f"no entries found in {folder}{skipped}",
             "add .md files where each '## Heading' is followed by the fact",
         )
     return entries
 
 
-def fingerprint(folder: Path, encoder_version: str) -> str:
-    h = hashlib.sha256(f"{SCHEMA_VERSION}|{encoder_version}".encode())
-    for path in sorted(folder.rglob("*.md")):
-        h.update(str(path.relative_to(folder)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+def fingerprint(
+    folder: Path, encoder_version: str, limits: FileLimits | None = None, read: FolderRead | None = None
+) -> str:
+    read = read if read is not None else read_folder(folder, limits)
+    return read.fingerprint(f"{SCHEMA_VERSION}|{encoder_version}")
 
 
 class KnowledgeIndex:
@@ -148,8 +140,10 @@ class KnowledgeIndex:
         return np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
 
     def match_ids(self, term: str) -> set[int]:
-        """Entries containing ``term`` (porter-stemmed); the term is quoted, never raw FTS syntax."""
-        quoted = '"' + term.replace('"', '""') + '"'
+        """Entries containing ``term`` (porter-stemmed); quoted by sqlite-utils, never raw FTS syntax."""
+        quoted = self.db.quote_fts(term)
+        if not quoted.strip('" '):
+            return set()
         sql = "select rowid from entries_fts where entries_fts match ?"
         return {row[0] for row in self.db.execute(sql, [quoted]).fetchall()}
 

@@ -19,13 +19,18 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kiosk.errors import KnowledgeError
+from kiosk.knowledge.decide import load_calibration
+from kiosk.knowledge.files import FileLimits, read_folder
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
+from kiosk.knowledge.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +83,25 @@ class Knowledge:
             {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
         )
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
+        self.vocab = Vocabulary([e.full for e in self.entries])
+        self.calibration = load_calibration()
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
+        self.skipped: list[KnowledgeError] = []
+        """Knowledge files that were not read (files.read_folder), for the staff notice."""
 
     @classmethod
-    def open(cls, folder: Path | str, db_path: Path | str, use_embeddings: bool = True) -> Knowledge:
-        """Load the knowledge, re-indexing only if the files changed since the last start."""
+    def open(
+        cls,
+        folder: Path | str,
+        db_path: Path | str,
+        use_embeddings: bool = True,
+        limits: FileLimits | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Knowledge:
+        """Load the knowledge, re-indexing only if the files changed since the last start.
+
+        Files that could not be read are skipped (see files.py) and listed in ``skipped``.
+        """
         folder = Path(folder)
         encoder = None
         if use_embeddings:
@@ -92,16 +111,23 @@ class Knowledge:
             version = ENCODER_VERSION
         else:
             version = "lexical"
-        entries = load_entries(folder)
-        fp = fingerprint(folder, version)
+        read = read_folder(folder, limits, progress)
+        entries = load_entries(folder, read=read)
+        fp = fingerprint(folder, version, read=read)
         index = KnowledgeIndex(db_path)
         if index.current_fingerprint() != fp:
             vectors = None
             if encoder is not None:
-                vectors = encoder.encode([f"{t}. {x}" for t, x, _ in entries])
+                say = progress or (lambda _: None)
+                vectors = encoder.encode(
+                    [f"{t}. {x}" for t, x, _ in entries],
+                    progress=lambda done, total: say(f"indexing knowledge: {done}/{total} entries"),
+                )
             index.rebuild(entries, vectors, fp)
             log.info("knowledge index rebuilt: %d entries from %s", len(entries), folder)
-        return cls(index, encoder)
+        knowledge = cls(index, encoder)
+        knowledge.skipped = read.skipped
+        return knowledge
 
     def unknown_subject(self, question: str) -> str | None:
         """Why the question is about something the venue's knowledge does not cover, or None.
@@ -141,6 +167,9 @@ class Knowledge:
         if not self.entries or not query.strip():
             return []
         query = expand(query)
+        extra = self.vocab.expansion(content_words(query))
+        if extra:  # the knowledge's own words for the visitor's: "canteen" also searches "cafe"
+            query = f"{query} ({' '.join(extra)})"
         lexical = self._lexical(query)
         if self.encoder is not None and self.vectors is not None:
             q = self.encoder.encode([query])[0]

@@ -1,14 +1,16 @@
 """The LLMBackend protocol: the only way the Assistant reaches a language model.
 
-Backends are blocking (llama.cpp is a C library); the Assistant runs ``stream`` in a
-worker thread and stops it through ``cancel``, which a backend checks between tokens so
-a new question or Escape stops generation within one token's time.
+Backends are blocking (llama.cpp is a C library); the Assistant runs ``stream`` (and the
+prompt's token counting) on the backend's ``executor`` and stops it through ``cancel``,
+which a backend checks between tokens so a new question or Escape stops generation
+within one token's time.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -38,7 +40,12 @@ class GenerationRequest:
 @runtime_checkable
 class LLMBackend(Protocol):
     name: str
+    """Shown as ``AnswerDone.engine`` and in doctor, e.g. "llama.cpp:gemma3-270m"."""
     prompt_style: PromptStyle
+    executor: Executor | None
+    """Where every call into the backend runs. llama.cpp needs one thread of its own (its
+    OpenMP team is per calling thread); None means the event loop's default executor, for
+    a backend that is only waiting on a socket (an HTTP API)."""
 
     @property
     def n_ctx(self) -> int:

@@ -17,8 +17,8 @@ from kiosk import paths
 from kiosk.llm.backend import ChatMessage, GenerationRequest, LLMBackend
 
 if TYPE_CHECKING:
-    from kiosk.assistant import Turn
     from kiosk.config import Config
+    from kiosk.conversation import Turn
     from kiosk.knowledge.retrieve import Hit
 
 CHAT_OVERHEAD_TOKENS = 8

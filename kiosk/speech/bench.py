@@ -22,8 +22,10 @@ from typing import Any
 
 from kiosk import events as ev
 from kiosk.config import Config, SpeechConfig
+from kiosk.measure import percentile
 from kiosk.speech import audio, corpus, engines, sinks, sources, stt, vad, wake
 from kiosk.speech import frontend as fe
+from kiosk.speech.conductor import Conductor
 
 KO_PHRASE = "안녕하세요"
 KO_SENTENCE = "도서관은 몇 시에 문을 엽니까"
@@ -48,7 +50,7 @@ KO_FILLERS = (
 
 
 def _p95(xs: list[float]) -> float:
-    return sorted(xs)[int(0.95 * (len(xs) - 1))] if xs else 0.0
+    return percentile(xs, 95)
 
 
 def _ms(x: float) -> float:
@@ -267,10 +269,24 @@ def _raw_vosk(model: Any) -> Callable[[bytes], str]:
 
 async def _latency(config: Config, synth: corpus.Synth, texts: list[str]) -> dict[str, Any]:
     """End of speech (in the paced audio) to the first answer token, with the real Assistant."""
-    from kiosk.speech.cli import build_assistant
+    from kiosk.speech.cli import build_runtime
+
+    with build_runtime(config, with_llm=False) as rt:
+        gaps, finals = await _latency_runs(config, rt.assistant, synth, texts)
+    return {
+        "utterances": len(texts),
+        "answered": len(gaps),
+        "end_of_speech_to_final_ms": round(1000 * statistics.mean(finals), 1) if finals else None,
+        "end_of_speech_to_first_token_ms": round(1000 * statistics.mean(gaps), 1) if gaps else None,
+        "includes_trailing_silence_ms": round(1000 * config.speech.trailing_silence_s, 1),
+    }
+
+
+async def _latency_runs(
+    config: Config, assistant: Conductor, synth: corpus.Synth, texts: list[str]
+) -> tuple[list[float], list[float]]:
     from kiosk.speech.pipeline import VoiceLoop
 
-    assistant = build_assistant(config, with_llm=False)
     front = engines.build_front_end(config.speech)
     gaps: list[float] = []
     finals: list[float] = []
@@ -296,13 +312,7 @@ async def _latency(config: Config, synth: corpus.Synth, texts: list[str]) -> dic
         if "token" in marks:
             gaps.append(marks["token"] - speech_end)
             finals.append(marks["final"] - speech_end)
-    return {
-        "utterances": len(texts),
-        "answered": len(gaps),
-        "end_of_speech_to_final_ms": round(1000 * statistics.mean(finals), 1) if finals else None,
-        "end_of_speech_to_first_token_ms": round(1000 * statistics.mean(gaps), 1) if gaps else None,
-        "includes_trailing_silence_ms": round(1000 * config.speech.trailing_silence_s, 1),
-    }
+    return gaps, finals
 
 
 def bench(args: argparse.Namespace, config: Config) -> dict[str, Any]:

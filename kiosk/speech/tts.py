@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import queue
-import re
 import shutil
 import subprocess
 import threading
@@ -27,6 +26,7 @@ import numpy as np
 from kiosk.errors import SpeechError
 from kiosk.speech import audio, require, require_file
 from kiosk.speech.sinks import AudioSink
+from kiosk.text import LONG_CLAUSE_CHARS, SentenceSplitter  # noqa: F401 - re-exported for speech
 
 
 @runtime_checkable
@@ -98,72 +98,7 @@ class PiperSpeaker:
 
 # --- sentences ---------------------------------------------------------------------
 
-_ABBREVIATIONS = {
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "st",
-    "no",
-    "vs",
-    "etc",
-    "e.g",
-    "i.e",
-    "a.m",
-    "p.m",
-    "approx",
-    "mt",
-}
-_END = re.compile(r"[.!?…]+[\"')\]]*$")
-LONG_CLAUSE_CHARS = 160
-"""A sentence longer than this is cut at a comma, so speech is not held back."""
-
-
-class SentenceSplitter:
-    """Streamed text in, finished sentences out, in order."""
-
-    def __init__(self) -> None:
-        self._buf = ""
-
-    def feed(self, piece: str) -> list[str]:
-        self._buf += piece
-        out: list[str] = []
-        while True:
-            cut = self._find_cut()
-            if cut is None:
-                break
-            sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:]
-            if sentence:
-                out.append(sentence)
-        return out
-
-    def flush(self) -> list[str]:
-        rest, self._buf = self._buf.strip(), ""
-        return [rest] if rest else []
-
-    def _find_cut(self) -> int | None:
-        # A terminator counts only once the next word has begun: "9 a.m. to" must not split.
-        for m in re.finditer(r"(\S+)(\s+)(?=\S)", self._buf):
-            word = m.group(1)
-            if "\n" in m.group(2) or self._ends_sentence(word, self._buf[m.end() :]):
-                return m.end()
-        if len(self._buf) > LONG_CLAUSE_CHARS:
-            comma = self._buf.rfind(", ", 0, LONG_CLAUSE_CHARS)
-            if comma > 0:
-                return comma + 2
-        return None
-
-    @staticmethod
-    def _ends_sentence(word: str, following: str) -> bool:
-        if not _END.search(word):
-            return False
-        if word.endswith((".", '."', ".)")):
-            stem = word.rstrip(".\"')").lower()
-            if stem in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)*[a-z]", stem):
-                return False  # "Dr.", "e.g.", "a.m." — unless followed by a capital
-            if re.fullmatch(r"\d+", stem) and following[:1].isdigit():
-                return False
-        return following[:1].isupper() or following[:1].isdigit() or following[:1] in "\"'(" or not following
+# One splitter for speech and the fact check (kiosk/text.py): what is checked is what is spoken.
 
 
 # --- speaking one answer -----------------------------------------------------------

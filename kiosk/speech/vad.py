@@ -14,15 +14,18 @@ from typing import Protocol
 
 import numpy as np
 
+from kiosk.config import SpeechConfig
 from kiosk.speech import audio
 
-SPEECH_START_S = 0.3
+# The defaults are [speech] config's own (kiosk/config.py documents each): one source.
+_DEFAULTS = SpeechConfig()
+SPEECH_START_S: float = _DEFAULTS.speech_start_s
 """Seconds of speech before an utterance counts as started."""
-TRAILING_SILENCE_S = 0.7
+TRAILING_SILENCE_S: float = _DEFAULTS.trailing_silence_s
 """Seconds of silence after speech that end the utterance."""
-MAX_UTTERANCE_S = 15.0
+MAX_UTTERANCE_S: float = _DEFAULTS.max_utterance_s
 """Longest utterance; listening stops anyway after this much speech time."""
-NO_SPEECH_S = 5.0
+NO_SPEECH_S: float = _DEFAULTS.no_speech_s
 """Seconds of listening without speech before giving up."""
 
 

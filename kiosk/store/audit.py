@@ -159,24 +159,29 @@ def _walk(store: LogStore, private: X25519PrivateKey | None, now: float | None, 
         ring.check_recipient()
     expected, prev = 1, GENESIS
 
+    gap_period = ""
+
     def skip_gaps() -> None:
-        nonlocal expected, prev
+        nonlocal expected, prev, gap_period
         while gaps_left and gaps_left[0][0] == expected:
             first, last, last_hash, period_max, count, reason = gaps_left.pop(0)
+            _check_gap(first, last, period_max, count, reason, cutoff)
             if reason == "operator":
                 report.purged_early += count
-            elif period_max >= cutoff:
-                raise _Bad(
-                    first,
-                    "log.gap-unexpired",
-                    f"records {first}-{last} were removed although their period {period_max} has not expired",
-                )
-            expected, prev = last + 1, last_hash
+            expected, prev, gap_period = last + 1, last_hash, period_max
             report.shredded += count
 
     for row in _rows(store):
         skip_gaps()
         rid = row["id"]
+        if gap_period and rid == expected and row["period"] < gap_period:
+            raise _Bad(
+                expected - 1,
+                "log.gap-forged",
+                f"the gap before record {rid} claims records of {gap_period}, newer than record {rid} "
+                f"({row['period']}): periods never go back, so no retention run left it",
+            )
+        gap_period = ""
         if rid != expected:
             raise _Bad(
                 expected,
@@ -219,6 +224,39 @@ def _walk(store: LogStore, private: X25519PrivateKey | None, now: float | None, 
         raise _Bad(last_id, "log.head-mismatch", "the log's head does not match its last record")
 
 
+GAP_REASONS = ("retention", "operator")
+
+
+def _check_gap(first: int, last: int, period_max: str, count: int, reason: str, cutoff: str) -> None:
+    """Reject a gap that neither a retention run nor ``purge --all`` could have left.
+
+    Both only ever shred the oldest records (periods never go back, see
+    LogStore._last_period), and touching gaps are merged, so a real log has at most one
+    gap and it starts at record 1; it counts every id it covers; a retention gap's newest
+    period has expired. The caller checks that the record after it is not older.
+    """
+    if first != 1:
+        raise _Bad(
+            first,
+            "log.gap-forged",
+            f"a gap row claims records {first}-{last} were shredded ({reason}), but record {first - 1} "
+            "before them was not: retention and purge --all only ever remove the oldest records",
+        )
+    if reason not in GAP_REASONS or last < first or count != last - first + 1:
+        raise _Bad(
+            first,
+            "log.gap-forged",
+            f"the gap row for records {first}-{last} is not one the kiosk writes "
+            f"(reason {reason!r}, {count} records counted)",
+        )
+    if reason == "retention" and period_max >= cutoff:
+        raise _Bad(
+            first,
+            "log.gap-unexpired",
+            f"records {first}-{last} were removed although their period {period_max} has not expired",
+        )
+
+
 # --- export ---------------------------------------------------------------------------
 
 
@@ -249,28 +287,31 @@ def export(
         except _Bad as bad:
             yield ExportProblem(bad.rid, bad.code, bad.problem)
             continue
-        yield {
-            "id": row["id"],
-            "time": dt.datetime.fromtimestamp(row["ts"], dt.UTC).isoformat(timespec="milliseconds"),
-            "conversation": content.get("conversation", ""),
-            "source": row["source"],
-            "turn": row["turn"],
-            "question": content.get("question", ""),
-            "answer": content.get("answer", ""),
-            "outcome": row["outcome"],
-            "mode": row["mode"],
-            "reason": row["reason"],
-            "engine": row["engine"],
-            "stt_engine": row["stt_engine"],
-            "wake_engine": row["wake_engine"],
-            "ttft_ms": row["ttft_ms"],
-            "total_ms": row["total_ms"],
-            "tokens": row["tokens"],
-            "fallback": bool(row["fallback"]),
-            "fault": row["fault"],
-            "redactions": json.loads(row["redactions"] or "{}"),
-            "sources": content.get("sources", []),
-        }
+        yield _exported(row, content)
+
+
+_NOT_EXPORTED = ("id", "key_id", "period", "ts")
+"""Clear columns the export shows otherwise (id first, ts as "time") or not at all."""
+
+
+def _exported(row: dict, content: dict) -> dict:
+    """One record for the operator: its sealed content and every clear column of ClearMeta."""
+    out = {
+        "id": row["id"],
+        "time": dt.datetime.fromtimestamp(row["ts"], dt.UTC).isoformat(timespec="milliseconds"),
+        "conversation": content.get("conversation", ""),
+        "question": content.get("question", ""),
+        "answer": content.get("answer", ""),
+    }
+    for name in META_FIELDS:
+        if name not in _NOT_EXPORTED:
+            out[name] = row[name]
+    out["fallback"] = bool(row["fallback"])
+    out["redactions"] = json.loads(row["redactions"] or "{}")
+    out["sources"] = content.get("sources", [])
+    if "audit" in content:  # a maintenance audit record: where from (sealed like a turn)
+        out["audit"] = content["audit"]
+    return out
 
 
 # --- stats ----------------------------------------------------------------------------
@@ -286,7 +327,8 @@ def stats(store: LogStore) -> dict:
     }
     per_day = dict(db.execute("SELECT period, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall())
     avg = db.execute(
-        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records WHERE outcome != 'cancelled'"
+        "SELECT avg(ttft_ms), avg(total_ms), sum(fallback) FROM records"
+        " WHERE outcome != 'cancelled' AND mode != 'audit'"
     ).fetchone()
     redactions: Counter[str] = Counter()
     for (raw,) in db.execute("SELECT redactions FROM records WHERE redactions != '{}'"):

@@ -14,6 +14,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +23,8 @@ from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from kiosk.cli import ExitCode
+from kiosk.cli import report as report_error
 from kiosk.config import Config
 from kiosk.errors import KioskError, LogError
 from kiosk.store import audit, sealed
@@ -40,10 +43,7 @@ def _guarded(fn: Handler) -> Handler:
             err: KioskError = db_error(e, getattr(args, "db", None) or log_path(config), "read")
         except KioskError as e:
             err = e
-        print(f"error: {err.message}", file=sys.stderr)
-        if err.fix:
-            print(f"fix: {err.fix}", file=sys.stderr)
-        return 1
+        return report_error(err)
 
     return run
 
@@ -182,7 +182,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {p.message}", file=sys.stderr)
     print(f"exported {count} record(s)" + (f", {len(problems)} could not be opened" if problems else ""),
           file=sys.stderr)  # fmt: skip
-    return 1 if problems else 0
+    return ExitCode.FAILED if problems else ExitCode.OK
 
 
 def _records_only(rows: Iterator, problems: list[audit.ExportProblem]) -> Iterator[dict]:
@@ -194,17 +194,44 @@ def _records_only(rows: Iterator, problems: list[audit.ExportProblem]) -> Iterat
             yield row
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
+
+
+def csv_cell(value: object) -> object:
+    """One spreadsheet-safe cell: a visitor's text never becomes a formula or a terminal command.
+
+    Control characters (ESC, BEL, CR, ... and the C1 range, which some terminals read as
+    ESC [) become U+FFFD; a cell that a spreadsheet would evaluate (= + - @, or a tab or
+    CR before them) gets a leading apostrophe, the OWASP recipe. Newlines stay (CSV quotes
+    them). Numbers are left as numbers.
+    """
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return _CONTROL.sub("\ufffd", value)
+
+
+def jsonl_line(rec: dict) -> str:
+    """Exact JSON; C1 controls and DEL are escaped too, so a terminal shows them as text."""
+    return _C1_OR_DEL.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(rec, ensure_ascii=False))
+
+
 def _emit(records: Iterator, out: IO[str], fmt: str) -> int:
     count = 0
     writer: csv.DictWriter | None = None
     for rec in records:
         if fmt == "jsonl":
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.write(jsonl_line(rec) + "\n")
         else:
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(rec))
                 writer.writeheader()
-            writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in rec.items()})
+            writer.writerow({k: csv_cell(v) for k, v in rec.items()})
         count += 1
     return count
 
@@ -251,7 +278,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         print(f"ok: {report.records} record(s) chained{opened}; {report.shredded} shredded{early}")
         return 0
     print(f"FAILED at record {report.first_bad}: {report.problem} [{report.code}]", file=sys.stderr)
-    return 1
+    return ExitCode.FAILED
 
 
 @_guarded

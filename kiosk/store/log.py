@@ -21,6 +21,8 @@ and a ``head`` row names the last id and hash written. See audit.py for the veri
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -46,27 +48,44 @@ PAD = 64
 SCHEMA = "kiosk-log"
 DAY_S = 86400
 
-# Clear columns bound into each record's hash and associated data, in this order.
-META_FIELDS = (
-    "id",
-    "key_id",
-    "period",
-    "ts",
-    "source",
-    "turn",
-    "mode",
-    "outcome",
-    "reason",
-    "engine",
-    "stt_engine",
-    "wake_engine",
-    "ttft_ms",
-    "total_ms",
-    "tokens",
-    "fallback",
-    "fault",
-    "redactions",
-)
+MAX_TS = 253402300799.0
+"""9999-12-31T23:59:59Z: periods stay ten-character dates that sort as strings."""
+
+
+@dataclass(frozen=True)
+class ClearMeta:
+    """The clear columns of one record, in the order bound into its hash and associated data.
+
+    The one record type the log's columns come from: META_FIELDS, the INSERT, the
+    verifier and the export all read this; the fields shared with TurnRecord (by name)
+    are copied from the turn. A new column needs a migration *and* a field here; a test
+    compares the table with this type.
+    """
+
+    id: int
+    key_id: str
+    period: str
+    ts: float
+    source: str
+    turn: int
+    mode: str
+    outcome: str
+    reason: str
+    engine: str
+    stt_engine: str
+    wake_engine: str
+    ttft_ms: float
+    total_ms: float
+    tokens: int
+    fallback: int
+    fault: str
+    redactions: str
+
+
+META_FIELDS = tuple(f.name for f in dataclasses.fields(ClearMeta))
+FROM_TURN = ("source", "turn", "mode", "outcome", "reason", "engine", "stt_engine", "wake_engine",
+             "ttft_ms", "total_ms", "tokens", "fallback", "fault")  # fmt: skip
+"""ClearMeta fields copied from the TurnRecord of the same name (the rest the store derives)."""
 
 migrations = Migrations(SCHEMA)
 
@@ -121,6 +140,18 @@ class TurnRecord:
     fault: str = ""
     """Code of the fault that ended the turn, if one did."""
     sources: tuple[str, ...] = field(default_factory=tuple)
+    audit: dict = field(default_factory=dict)
+    """Sealed details of a ``mode="audit"`` record (a maintenance login: where from)."""
+
+
+AUDIT_MODE = "audit"
+"""``mode`` of records that are not a visitor's turn but a technician's action."""
+
+
+def audit_record(ts: float, source: str, outcome: str, reason: str = "", **details: object) -> TurnRecord:
+    """An audit record: counted in the clear (source, outcome), details sealed like a turn."""
+    return TurnRecord(ts=ts, question="", answer="", outcome=outcome, source=source, mode=AUDIT_MODE,
+                      reason=reason, audit=dict(details))  # fmt: skip
 
 
 @dataclass
@@ -131,12 +162,22 @@ class DataKey:
 
 
 def period_of(ts: float) -> str:
+    """The UTC day of ``ts``; a clock far off (or a nan) is clamped, never an overflow."""
+    ts = min(max(float(ts), 0.0), MAX_TS) if ts == ts else 0.0
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
 def cutoff_period(now: float, retention_days: int) -> str:
-    """Periods before this one are expired: every record is kept at least ``retention_days``."""
-    return period_of(now - retention_days * DAY_S)
+    """Periods before this one are expired: every record is kept at least ``retention_days``.
+
+    Computed in days, so a huge ``retention_days`` means "keep everything" instead of an
+    overflow that used to drop every turn as a bug.
+    """
+    try:
+        day = dt.date.fromisoformat(period_of(now)) - dt.timedelta(days=int(retention_days))
+    except OverflowError:
+        return "0000-00-00"  # before every period: nothing has expired
+    return day.isoformat() if day.year >= 1000 else "0000-00-00"
 
 
 def canonical(meta: dict) -> bytes:
@@ -306,13 +347,16 @@ class LogStore:
         if self.redact_pii:
             question, _ = redact(question, counts)
             answer, _ = redact(answer, counts)
+        content = {
+            "conversation": turn.conversation_id,
+            "question": question,
+            "answer": answer,
+            "sources": list(turn.sources),
+        }
+        if turn.audit:
+            content["audit"] = turn.audit
         body = json.dumps(
-            {
-                "conversation": turn.conversation_id,
-                "question": question,
-                "answer": answer,
-                "sources": list(turn.sources),
-            },
+            content,
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
@@ -339,12 +383,12 @@ class LogStore:
         if not self.recipients:
             raise no_recipient_error()
         body, counts = self._seal_content(turn)
-        period = period_of(turn.ts)
         conn = self.db.conn
         new_key: DataKey | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                period = max(period_of(turn.ts), self._last_period(conn))
                 key = self._key
                 if key is None or key.period != period or not self._key_stored(key):
                     key = new_key = self._new_key(period, self.clock())
@@ -374,27 +418,35 @@ class LogStore:
         return meta["id"]
 
     @staticmethod
+    def _last_period(conn: sqlite3.Connection) -> str:
+        """The period of the newest record written (kept or shredded): periods never go back.
+
+        A clock set back (a Pi without network time) would otherwise date a record before
+        older ones, and retention could then shred from the middle of the chain, which is
+        exactly what a forged gap looks like. With periods that never decrease, retention
+        always removes a prefix, and ``verify`` rejects any gap that is not one.
+        """
+        row = conn.execute(
+            "SELECT coalesce((SELECT period FROM records WHERE id = head.last_id),"
+            " (SELECT period_max FROM gaps WHERE head.last_id BETWEEN first_id AND last_id), '')"
+            " FROM head"
+        ).fetchone()
+        return row[0] if row else ""
+
+    @staticmethod
     def _meta(turn: TurnRecord, rid: int, key: DataKey, period: str, counts: Counter[str]) -> dict:
-        return {
-            "id": rid,
-            "key_id": key.key_id,
-            "period": period,
-            "ts": float(turn.ts),
-            "source": turn.source,
-            "turn": int(turn.turn),
-            "mode": turn.mode,
-            "outcome": turn.outcome,
-            "reason": turn.reason,
-            "engine": turn.engine,
-            "stt_engine": turn.stt_engine,
-            "wake_engine": turn.wake_engine,
-            "ttft_ms": float(turn.ttft_ms),
-            "total_ms": float(turn.total_ms),
-            "tokens": int(turn.tokens),
-            "fallback": int(bool(turn.fallback)),
-            "fault": turn.fault,
-            "redactions": json.dumps(dict(sorted(counts.items())), separators=(",", ":")),
-        }
+        hints = {f.name: f.type for f in dataclasses.fields(ClearMeta)}
+        cast = {"int": int, "float": float, "str": str}
+        copied = {name: cast[hints[name]](getattr(turn, name)) for name in FROM_TURN}
+        meta = ClearMeta(
+            id=rid,
+            key_id=key.key_id,
+            period=period,
+            ts=float(turn.ts),
+            redactions=json.dumps(dict(sorted(counts.items())), separators=(",", ":")),
+            **copied,
+        )
+        return dataclasses.asdict(meta)
 
     # --- retention --------------------------------------------------------------------
 

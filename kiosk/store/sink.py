@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kiosk import events as ev
+from kiosk.bus import Subscribable
 from kiosk.config import Config
 from kiosk.errors import KioskError, LogError
-from kiosk.store.log import LogStore, TurnRecord, load_recipients, log_path, no_recipient_error
+from kiosk.store.log import LogStore, TurnRecord, audit_record, load_recipients, log_path, no_recipient_error
+from kiosk.vocab import Outcome, SinkState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +40,23 @@ MAX_OPEN_TURNS = 256
 """Questions awaiting their closing event; a bound against a face that never closes."""
 
 _active: weakref.ref[LogSink] | None = None
+_warned: set[str] = set()
+
+REFUSED_SHORT = {
+    "log.no-recipient": (
+        "interaction log off: no recipient key configured; fix: `kiosk init`, or `kiosk logs keygen` "
+        "and [log] recipients (or [log] enabled = false)"
+    ),
+}
+
+
+def _warn_refused_once(e: LogError) -> None:
+    """One line, once per process: every command builds a runtime, and a four-line warning
+    repeated on each of them buries whatever the operator actually asked for."""
+    if e.code in _warned:
+        return
+    _warned.add(e.code)
+    log.warning("%s", REFUSED_SHORT.get(e.code) or f"interaction log off: {e.message}; fix: {e.fix}")
 
 
 def active_sink() -> LogSink | None:
@@ -47,8 +66,7 @@ def active_sink() -> LogSink | None:
 
 @dataclass
 class LogStatus:
-    state: str
-    """"ok", "refused" (no usable recipient), "fault" (writes failing), "disabled", "stopped"."""
+    state: SinkState
     code: str = ""
     detail: str = ""
     fix: str = ""
@@ -100,21 +118,21 @@ class LogSink:
         self.unsubscribe: Callable[[], None] | None = None
         self.state = self._check_config()
 
-    def _check_config(self) -> str:
+    def _check_config(self) -> SinkState:
         if not self.config.log.enabled:
-            return "disabled"
+            return SinkState.DISABLED
         try:
             if not load_recipients(self.config.log.recipients):
                 raise no_recipient_error()
         except LogError as e:
             self._error = e
-            log.warning("interaction log refused: %s", e)
-            return "refused"
-        return "ok"
+            _warn_refused_once(e)
+            return SinkState.REFUSED
+        return SinkState.OK
 
     @property
     def accepting(self) -> bool:
-        return self.state in ("ok", "fault")
+        return self.state in (SinkState.OK, SinkState.FAULT)
 
     def start(self) -> None:
         global _active
@@ -165,7 +183,15 @@ class LogSink:
         elif isinstance(e, ev.AnswerCancelled) and cid in self._open:
             turn = self._open.pop(cid)
             total = round((e.t - turn.t0) * 1000.0, 2)
-            self.submit(self._record(turn, e.partial_text, "cancelled", reason=e.reason, total_ms=total))
+            self.submit(
+                self._record(turn, e.partial_text, Outcome.CANCELLED, reason=e.reason, total_ms=total)
+            )
+        elif isinstance(e, ev.MaintAttempt):
+            # where from and when; never the digits (the event does not carry them)
+            self.submit(audit_record(self.clock(), f"maint-{e.where}", e.outcome, client=e.client,
+                                     failures=e.failures, retry_after_s=e.retry_after_s))  # fmt: skip
+        elif isinstance(e, ev.MaintAction):
+            self.submit(audit_record(self.clock(), f"maint-{e.where}", e.action, detail=e.detail))
         elif isinstance(e, ev.ConversationReset):
             # an answer still running gets its AnswerCancelled after this, so keep _open
             self._voice.pop(cid, None)
@@ -221,8 +247,8 @@ class LogSink:
             with self._cv:
                 self._backlog.popleft()
                 self._written += 1
-                if self.state == "fault":
-                    self.state, self._error = "ok", None
+                if self.state == SinkState.FAULT:
+                    self.state, self._error = SinkState.OK, None
                 self._cv.notify_all()
 
     def _write(self, record: TurnRecord) -> None:
@@ -239,8 +265,8 @@ class LogSink:
         if self._error is None or self._error.code != error.code:
             log.warning("interaction log fault %s: %s", error.code, error.message)
         self._error = error
-        if self.state == "ok":
-            self.state = "fault"
+        if self.state == SinkState.OK:
+            self.state = SinkState.FAULT
 
     # --- control ---------------------------------------------------------------------
 
@@ -270,7 +296,7 @@ class LogSink:
                 self.store.close()
             self.store = None
         if self.accepting:
-            self.state = "stopped"
+            self.state = SinkState.STOPPED
         if _active is not None and _active() is self:
             _active = None
 
@@ -284,7 +310,7 @@ class LogSink:
         )  # fmt: skip
 
 
-def attach(config: Config, assistant: Any) -> LogSink:
+def attach(config: Config, assistant: Subscribable) -> LogSink:
     """Create the sink, start its writer and subscribe it to ``assistant``.
 
     Always returns the sink, also when logging is disabled or refused, so the caller can

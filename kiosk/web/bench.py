@@ -28,8 +28,10 @@ from aiohttp.abc import AbstractResolver
 from kiosk import events as ev
 from kiosk import paths
 from kiosk.config import Config
+from kiosk.measure import percentile
+from kiosk.vocab import ResetReason
 
-QUESTIONS = paths.REPO_ROOT / "tests" / "data" / "demo_questions.toml"
+QUESTIONS = paths.BENCH_DIR / "demo_questions.toml"
 
 
 class LoopbackResolver(AbstractResolver):
@@ -57,22 +59,19 @@ def _questions() -> tuple[list[str], list[str]]:
 
 
 def llm_path_questions(assistant, questions: list[str]) -> list[str]:
-    """Questions whose best retrieval score falls between refusal and an instant answer."""
+    """Questions the knowledge hands to the LLM (neither refused nor answered at once)."""
+    from kiosk.knowledge.decide import decide
+
     k = assistant.config.knowledge
-    out = []
-    for q in questions:
-        hits = assistant.knowledge.search(q, k.top_k)
-        best = hits[0].score if hits else 0.0
-        if k.refuse_threshold <= best < k.instant_threshold and not assistant.knowledge.unknown_subject(q):
-            out.append(q)
-    return out
+    return [
+        q
+        for q in questions
+        if decide(assistant.knowledge, q, None, k.top_k, k.refuse_threshold, k.instant_threshold).action == "llm"
+    ]
 
 
 def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 1)
+    return round(percentile(values, p), 1)
 
 
 async def _kiosk_ttfts(assistant, questions: list[str], gap_s: float) -> list[dict]:
@@ -82,7 +81,7 @@ async def _kiosk_ttfts(assistant, questions: list[str], gap_s: float) -> list[di
         done = await assistant.ask(conv, q)
         if isinstance(done, ev.AnswerDone):
             out.append({"q": q, "ttft_ms": done.ttft_ms, "total_ms": done.total_ms, "engine": done.engine})
-        assistant.reset(conv, "bench")
+        assistant.reset(conv, ResetReason.REQUEST_DONE)
         await asyncio.sleep(gap_s)
     return out
 
@@ -127,7 +126,11 @@ async def _run(config: Config, clients: int, runs: int) -> dict:
     cfg.web.cert, cfg.web.key = str(files.cert), str(files.key)
     cfg.web.host, cfg.web.port = "127.0.0.1", 0
     cfg.web.rate_per_minute = max(cfg.web.rate_per_minute, 10 * clients)
-    cfg.web.max_connections = max(cfg.web.max_connections, clients + 8)
+    # every simulated phone connects from 127.0.0.1: the per-address limits must hold the crowd
+    w = cfg.web
+    w.max_connections = w.max_connections_total = max(w.max_connections_total, clients + 8)
+    w.max_websockets = max(w.max_websockets, clients + 4)
+    w.sessions_per_client = w.max_sessions = max(w.max_sessions, clients + 8)
     rt = runtime.build(cfg, with_llm=True)
     a = rt.assistant
     if a.llm is None:

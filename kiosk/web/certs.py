@@ -11,8 +11,13 @@ The web UI is only worth having over a certificate the visitor's phone trusts fo
   subject CN is ignored, as browsers have ignored it since 2017;
 - the private key is the one whose public half is in the leaf;
 - the chain is there: each certificate is signed by the next, and the last one is either
-  a self-signed root or issued by a root this device trusts. A leaf that is itself
-  self-issued is accepted with a warning (clients must pin that exact certificate);
+  a self-signed root or issued by a root this device trusts (the system's, or
+  ``[certs] roots``). A leaf that is itself self-issued is accepted with a warning
+  (clients must pin that exact certificate);
+- the path holds as a browser builds it: ``cryptography``'s X.509 verifier (the WebPKI
+  profile) checks path, name and dates, so an intermediate that is no CA
+  (basicConstraints CA:false, no keyCertSign) is refused, as browsers refuse it. The
+  checks above stay for their specific codes and fixes; the verifier has the last word;
 - every certificate in the chain is in date; from ``EXPIRY_WARN_DAYS`` before the
   earliest expiry it is a warning.
 
@@ -35,6 +40,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from kiosk.config import Config
@@ -145,6 +151,16 @@ def name_matches(pattern: str, hostname: str) -> bool:
     return bool(host_first) and host_rest == rest
 
 
+def cert_paths(config: Config) -> tuple[str, str]:
+    """``[web] cert``/``key``; in acme mode, empty ones default to ``<data dir>/certs/``."""
+    cert, key = config.web.cert, config.web.key
+    if config.certs.mode == "acme":
+        base = config.data_dir / "certs"
+        cert = cert or str(base / "fullchain.pem")
+        key = key or str(base / "privkey.pem")
+    return cert, key
+
+
 # --- loading --------------------------------------------------------------------------
 
 
@@ -217,8 +233,12 @@ def validate(
     hostname: str,
     now: dt.datetime | None = None,
     data: tuple[bytes, bytes] | None = None,
+    roots: tuple[x509.Certificate, ...] = (),
 ) -> CertReport:
-    """Check the pair for ``hostname``; problems and warnings are collected, not raised."""
+    """Check the pair for ``hostname``; problems and warnings are collected, not raised.
+
+    ``roots`` are trust anchors beside the system's (a private CA, see load_roots).
+    """
     report = CertReport(hostname=hostname, cert_path=str(cert_path), key_path=str(key_path))
     try:
         cert_pem, key_pem = data if data is not None else read_pair(cert_path, key_path)
@@ -243,9 +263,28 @@ def validate(
                 "install the key that was used to request this certificate (renewals may make a new key)",
             )
         )
-    _check_chain(report, chain)
+    _check_chain(report, chain, roots)
     _check_dates(report, chain, now)
+    _check_path(report, chain, roots, now)
     return report
+
+
+def load_roots(path: str | Path) -> tuple[x509.Certificate, ...]:
+    """Extra trust anchors (``[certs] roots``); empty path: none."""
+    if not str(path):
+        return ()
+    try:
+        return tuple(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+    except OSError as e:
+        raise CertError(
+            "certs.roots-unreadable",
+            f"cannot read the trusted roots file {path}: {e.strerror}",
+            "fix [certs] roots (a PEM file of root certificates) or empty it",
+        ) from e
+    except ValueError as e:
+        raise CertError(
+            "certs.roots-bad", f"{path} holds no readable PEM certificate", "point [certs] roots at PEM roots"
+        ) from e
 
 
 def _sha256():
@@ -310,7 +349,9 @@ def _self_issued(cert: x509.Certificate) -> bool:
     return True
 
 
-def _check_chain(report: CertReport, chain: list[x509.Certificate]) -> None:
+def _check_chain(
+    report: CertReport, chain: list[x509.Certificate], roots: tuple[x509.Certificate, ...] = ()
+) -> None:
     for child, parent in itertools.pairwise(chain):
         try:
             child.verify_directly_issued_by(parent)
@@ -340,7 +381,7 @@ def _check_chain(report: CertReport, chain: list[x509.Certificate]) -> None:
                 )
             )
         return
-    if _issuer_in_system_store(last):
+    if _issued_by_any(last, _system_roots() + tuple(roots)):
         report.chain_note = f"ends at {last.issuer.rfc4514_string()}, trusted by this device"
         return
     report.chain_note = "incomplete"
@@ -366,8 +407,8 @@ def _system_roots() -> tuple[x509.Certificate, ...]:
         return ()
 
 
-def _issuer_in_system_store(cert: x509.Certificate) -> bool:
-    for root in _system_roots():
+def _issued_by_any(cert: x509.Certificate, anchors: tuple[x509.Certificate, ...]) -> bool:
+    for root in anchors:
         if root.subject == cert.issuer:
             try:
                 cert.verify_directly_issued_by(root)
@@ -409,6 +450,51 @@ def _check_dates(report: CertReport, chain: list[x509.Certificate], now: dt.date
         )
 
 
+def _allow_missing_aki(policy: xv.ExtensionPolicy) -> xv.ExtensionPolicy:
+    """The WebPKI profile demands authorityKeyIdentifier; browsers build paths without it
+    (private CAs made with older tools omit it), so it may be absent here too."""
+    return policy.may_be_present(x509.AuthorityKeyIdentifier, xv.Criticality.NON_CRITICAL, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _store(anchors: tuple[x509.Certificate, ...]) -> xv.Store:
+    return xv.Store(list(anchors))
+
+
+def _check_path(
+    report: CertReport, chain: list[x509.Certificate], roots: tuple[x509.Certificate, ...], now: dt.datetime
+) -> None:
+    """Build and check the path as a browser would; only adds a problem the own checks missed."""
+    if len(chain) == 1 and _self_issued(chain[0]):
+        return  # a pinned self-signed leaf: no path to build (warned about above)
+    anchors = _system_roots() + tuple(roots)
+    if _self_issued(chain[-1]):
+        anchors += (chain[-1],)  # a private root served at the end of the file (see docs/web.md)
+    try:
+        verifier = (
+            xv.PolicyBuilder()
+            .store(_store(anchors))
+            .time(now)
+            .extension_policies(
+                ca_policy=_allow_missing_aki(xv.ExtensionPolicy.webpki_defaults_ca()),
+                ee_policy=_allow_missing_aki(xv.ExtensionPolicy.webpki_defaults_ee()),
+            )
+            .build_server_verifier(x509.DNSName(report.hostname))
+        )
+        verifier.verify(chain[0], chain[1:])
+    except xv.VerificationError as e:
+        if report.problems:
+            return  # already explained by a specific code (wrong host, expired, ...)
+        report.problems.append(
+            Problem(
+                "certs.chain-invalid",
+                f"a browser would refuse this chain: {e}",
+                "get the chain from the CA again (each intermediate must be a CA allowed to sign "
+                "certificates, and in date)",
+            )
+        )
+
+
 # --- TLS context ----------------------------------------------------------------------
 
 
@@ -429,7 +515,7 @@ def server_context(cert_path: str | Path, key_path: str | Path) -> ssl.SSLContex
 
 
 def load_valid(
-    cert_path: str | Path, key_path: str | Path, hostname: str
+    cert_path: str | Path, key_path: str | Path, hostname: str, roots: tuple[x509.Certificate, ...] = ()
 ) -> tuple[ssl.SSLContext, CertReport]:
     """Validate and build a context from the *same* bytes.
 
@@ -438,7 +524,7 @@ def load_valid(
     """
     for _ in range(3):
         data = read_pair(cert_path, key_path)
-        report = validate(cert_path, key_path, hostname, data=data)
+        report = validate(cert_path, key_path, hostname, data=data, roots=roots)
         report.raise_for_problems()
         ctx = server_context(cert_path, key_path)
         if read_pair(cert_path, key_path) == data:

@@ -5,12 +5,15 @@ Routes: ``/`` the page, ``/status`` a public status page, ``/ws`` the page's web
 Every response carries HSTS, a strict CSP (the page has no inline script or style, so
 ``default-src 'self'`` holds), nosniff and frame-deny.
 
-Limits, so the web can never starve the kiosk's own visitor: a request body or
-websocket message larger than ``[web] max_question_bytes`` is refused (413 / close
-1009), questions per client per minute are rate-limited (429), at most
-``[web] max_connections`` connections are served (503 for the rest), and web questions
-enter the Assistant through a fair queue (sessions.FairQueue) while the kiosk's visitor
-keeps first place at the LLM gate. A client that goes away cancels its answer.
+Limits, so the web can never starve the kiosk's own visitor nor one phone the others
+(see docs/web.md for what is and is not defended): connections per client address and
+in total (site.LimitedSite, 503 for the rest), websockets per address (429), an idle,
+header and body deadline (``[web] idle_timeout_s``), bodies and websocket messages over
+``[web] max_question_bytes`` refused (413 / close 1009), questions per client per minute
+(429), and web questions enter the Assistant through a fair queue (sessions.FairQueue)
+while the kiosk's own visitor keeps first place at the LLM gate. A client that goes
+away cancels its answer. Questions are checked by the Assistant's own rules
+(``Assistant.validate``); each face maps the InputError's code to a status or a frame.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +32,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from kiosk import events as ev
+from kiosk import wording
 from kiosk.assistant import Assistant, Conversation
 from kiosk.config import Config
-from kiosk.errors import CertError
-from kiosk.web.certs import device_hostname
+from kiosk.errors import CertError, InputError, WebError
+from kiosk.web import maint as maint_web
+from kiosk.web.certs import cert_paths, device_hostname, load_roots
 from kiosk.web.sessions import EventHub, FairQueue, KioskWatch, RateLimiter, SessionStore, WebSession
+from kiosk.web.site import LimitedSite, Limits, client_key
 from kiosk.web.tls import POLL_S, CertManager
+from kiosk.web.transcript import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,9 @@ class WebState:
     hub: EventHub | None = None
     sessions: SessionStore | None = None
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    sockets_per_client: Counter[str] = field(default_factory=Counter)
+    transcripts: Transcripts | None = None
+    unsubscribe: Callable[[], None] | None = None
 
 
 STATE = web.AppKey("state", WebState)
@@ -118,23 +129,22 @@ async def run_question(state: WebState, conv: Conversation, text: str, send: Sen
             await asyncio.wait([task])
 
 
-def _check_question(state: WebState, data: Any) -> tuple[str, web.Response | None]:
+INPUT_STATUS = {"input.too-long": 413, "input.empty": 400, "input.type": 400}
+"""HTTP status for each InputError code of Assistant.validate; the websocket sends the code."""
+
+
+def _check_question(state: WebState, data: Any) -> tuple[str, InputError | None]:
+    """The question by the Assistant's own rules, or the InputError to report."""
     if not isinstance(data, dict) or not isinstance(data.get("question"), str):
-        return "", _error(
-            400, "input.malformed", 'send a JSON object like {"question": "When do you open?"}', ""
-        )
-    question = data["question"]
-    limit = state.config.session.max_question_chars
-    if len(question) > limit:
-        return "", _error(
-            413,
-            "input.too-long",
-            f"That question is too long ({len(question)} characters; the limit is {limit}).",
-            "ask a shorter question",
-        )
-    if not question.strip():
-        return "", _error(400, "input.empty", "The question is empty.", "type a question")
-    return question, None
+        return "", InputError("input.malformed", 'send a JSON object like {"question": "When do you open?"}')
+    try:
+        return state.assistant.validate(data["question"]), None
+    except InputError as e:
+        return "", e
+
+
+def _input_error(e: InputError) -> web.Response:
+    return _error(INPUT_STATUS.get(e.code, 400), e.code, e.message, e.fix)
 
 
 def _rate_limited(state: WebState, client: str) -> web.Response | None:
@@ -171,7 +181,11 @@ async def api_ask(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     if request.content_type != "application/json":
         return _error(415, "input.content-type", "send the question as application/json", "")
-    body = await _read_body(request, state.config.web.max_question_bytes)
+    try:
+        async with asyncio.timeout(state.config.web.idle_timeout_s):
+            body = await _read_body(request, state.config.web.max_question_bytes)
+    except TimeoutError:
+        return _error(408, "input.timeout", "The request body arrived too slowly.", "send it again")
     if isinstance(body, web.Response):
         return body
     try:
@@ -180,8 +194,8 @@ async def api_ask(request: web.Request) -> web.StreamResponse:
         return _error(400, "input.malformed", "the body is not valid JSON", 'send {"question": "..."}')
     question, refusal = _check_question(state, data)
     if refusal is not None:
-        return refusal
-    client = request.remote or "?"
+        return _input_error(refusal)
+    client = client_key(request.remote)
     limited = _rate_limited(state, client)
     if limited is not None:
         return limited
@@ -194,11 +208,15 @@ async def api_ask(request: web.Request) -> web.StreamResponse:
     async def send(obj: dict[str, Any]) -> None:
         await resp.write((json.dumps(obj, ensure_ascii=False) + "\n").encode())
 
+    if session is not None:
+        session.asking += 1  # never evicted while this answer runs
     try:
         await run_question(state, conv, question, send)
     finally:
         if session is None:
             state.assistant.reset(conv, "request-done")  # a one-off script question leaves nothing
+        else:
+            session.asking -= 1
     await resp.write_eof()
     return resp
 
@@ -206,16 +224,17 @@ async def api_ask(request: web.Request) -> web.StreamResponse:
 # --- websocket ------------------------------------------------------------------------
 
 
-def _session_for(request: web.Request, state: WebState) -> tuple[WebSession, bool]:
+def _token_for(request: web.Request, state: WebState) -> tuple[str, bool]:
+    """The browser's signed session token, or a new one to set (nothing is stored yet)."""
     assert state.sessions is not None
-    session = state.sessions.get(request.cookies.get(COOKIE))
-    if session is not None:
-        return session, False
-    return state.sessions.create(request.remote or "?"), True
+    token = request.cookies.get(COOKIE, "")
+    if state.sessions.valid(token):
+        return token, False
+    return state.sessions.issue(), True
 
 
-def _set_cookie(resp: web.StreamResponse, session: WebSession) -> None:
-    resp.set_cookie(COOKIE, session.id, secure=True, httponly=True, samesite="Strict", path="/")
+def _set_cookie(resp: web.StreamResponse, token: str) -> None:
+    resp.set_cookie(COOKIE, token, secure=True, httponly=True, samesite="Strict", path="/")
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -223,22 +242,41 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin", "")
     if origin != f"https://{request.host}":
         return _error(403, "web.origin", "websocket from another site refused", "open the kiosk's own page")
+    client = client_key(request.remote)
+    if state.sockets_per_client[client] >= state.config.web.max_websockets:
+        return _error(
+            429,
+            "web.too-many-sockets",
+            "Too many kiosk pages are open on this device.",
+            "close another tab of the kiosk page",
+            **{"Retry-After": "10"},
+        )
     ws = web.WebSocketResponse(max_msg_size=state.config.web.max_question_bytes, heartbeat=30)
-    session, new = _session_for(request, state)
+    token, new = _token_for(request, state)
     if new:
-        _set_cookie(ws, session)
-    await ws.prepare(request)
+        _set_cookie(ws, token)
+    state.sockets_per_client[client] += 1
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        _release_socket(state, client)
+        raise
     state.sockets.add(ws)
+    existing = state.sessions.get(token) if state.sessions is not None else None
+    if state.transcripts is not None and existing is not None:
+        # A reload shows the conversation the session still has.
+        turns = state.transcripts.turns(existing.conv.id)
+        if turns:
+            await ws.send_json({"type": "history", "turns": turns})
     current: asyncio.Task | None = None
     bad = 0
-    client = request.remote or "?"
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 bad += 1
                 await _ws_error(ws, "input.malformed", "send text frames of JSON")
             else:
-                reply = await _ws_message(state, ws, session, client, msg.data, current)
+                reply = await _ws_message(state, ws, token, client, msg.data, current)
                 if isinstance(reply, asyncio.Task):
                     current = reply
                 elif reply is False:
@@ -248,10 +286,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         state.sockets.discard(ws)
+        _release_socket(state, client)
         if current is not None and not current.done():
             current.cancel()
             await asyncio.wait([current])
     return ws
+
+
+def _release_socket(state: WebState, client: str) -> None:
+    state.sockets_per_client[client] -= 1
+    if state.sockets_per_client[client] <= 0:
+        del state.sockets_per_client[client]
 
 
 async def _ws_error(ws: web.WebSocketResponse, code: str, message: str, fix: str = "") -> None:
@@ -262,7 +307,7 @@ async def _ws_error(ws: web.WebSocketResponse, code: str, message: str, fix: str
 async def _ws_message(
     state: WebState,
     ws: web.WebSocketResponse,
-    session: WebSession,
+    token: str,
     client: str,
     raw: str,
     current: asyncio.Task | None,
@@ -274,30 +319,40 @@ async def _ws_message(
         await _ws_error(ws, "input.malformed", "the message is not valid JSON")
         return False
     kind = data.get("type") if isinstance(data, dict) else None
-    conv = session.conv
+    assert state.sessions is not None
+    session = state.sessions.get(token)  # None until this browser's first question
     if kind == "cancel":
-        if conv.busy:
-            state.assistant.cancel(conv, "user")
+        if session is not None and session.conv.busy:
+            state.assistant.cancel(session.conv, "user")
         elif current is not None and not current.done():
             current.cancel()
-            await ws.send_json({"type": "answer-cancelled", "conversation_id": conv.id, "reason": "user"})
+            conv_id = session.conv.id if session is not None else ""
+            cancelled = ev.AnswerCancelled(conversation_id=conv_id, t=state.assistant.now(), reason="user")
+            await ws.send_json(ev.to_dict(cancelled))
         return True
     if kind == "reset":
         if current is not None and not current.done():
             current.cancel()
-        state.assistant.reset(conv, "user")
+        if session is not None:
+            state.assistant.reset(session.conv, "user")
         return True
     if kind != "ask":
         await _ws_error(ws, "input.malformed", 'unknown message; send {"type": "ask", "question": "..."}')
         return False
     question, refusal = _check_question(state, data)
     if refusal is not None:
-        err = json.loads(refusal.text or "{}")["error"]
-        await _ws_error(ws, err["code"], err["message"], err["fix"])
+        await _ws_error(ws, refusal.code, refusal.message, refusal.fix)
         return False
     if state.limiter.take(client) > 0:
         await _ws_error(ws, "web.rate-limited", "Too many questions from this device; wait a moment.")
         return True
+    if session is None:
+        try:
+            session = state.sessions.open(token, client)  # the conversation starts here
+        except WebError as e:
+            await _ws_error(ws, e.code, e.message, e.fix)
+            return True
+    conv = session.conv
     if current is not None and not current.done():  # a new question replaces the old one
         if conv.busy:
             state.assistant.cancel(conv, "new-question")
@@ -309,7 +364,14 @@ async def _ws_message(
         if not ws.closed:
             await ws.send_json(obj)
 
-    return asyncio.ensure_future(run_question(state, conv, question, send))
+    async def asking(s: WebSession) -> None:
+        s.asking += 1
+        try:
+            await run_question(state, s.conv, question, send)
+        finally:
+            s.asking -= 1
+
+    return asyncio.ensure_future(asking(session))
 
 
 # --- pages and status -----------------------------------------------------------------
@@ -321,10 +383,9 @@ def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         resp = web.FileResponse(path, headers={"Cache-Control": "no-cache"})
         if name == "index.html":
-            state = request.app[STATE]
-            session, new = _session_for(request, state)
+            token, new = _token_for(request, request.app[STATE])
             if new:
-                _set_cookie(resp, session)
+                _set_cookie(resp, token)  # a signed token only: no session until a question
         return resp
 
     return handler
@@ -352,6 +413,34 @@ async def api_status(request: web.Request) -> web.Response:
     return web.json_response(status(request.app[STATE]), headers={"Cache-Control": "no-store"})
 
 
+async def api_venue(request: web.Request) -> web.Response:
+    """What the page shows before anyone asks: the venue, its wording, the limit."""
+    state = request.app[STATE]
+    venue = state.config.venue
+    return web.json_response(
+        {
+            "name": venue.name,
+            "greeting": venue.greeting,
+            "max_question_chars": state.config.session.max_question_chars,
+            "too_long": f"{wording.TOO_LONG} {wording.KEPT}",
+            "stopped": wording.STOPPED,
+            "waiting": wording.WAITING,
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def api_examples(request: web.Request) -> web.Response:
+    """The kiosk screen's example questions (made from the knowledge headings, cached)."""
+    state = request.app[STATE]
+    from kiosk.knowledge.examples import example_questions
+
+    examples = await asyncio.to_thread(
+        example_questions, state.assistant.knowledge, state.config.knowledge.refuse_threshold
+    )
+    return web.json_response({"examples": examples}, headers={"Cache-Control": "no-cache"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     info = status(request.app[STATE])
     return web.json_response({"status": info["status"]}, headers={"Cache-Control": "no-store"})
@@ -370,7 +459,10 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 async def _on_startup(app: web.Application) -> None:
     state = app[STATE]
     state.hub = EventHub(state.assistant, extra=KioskWatch(state.queue))
-    state.sessions = SessionStore(state.assistant, max_sessions=max(64, 4 * state.config.web.max_connections))
+    state.transcripts = Transcripts()
+    state.unsubscribe = state.assistant.subscribe(state.transcripts)  # before any session starts
+    web_cfg = state.config.web
+    state.sessions = SessionStore(state.assistant, web_cfg.max_sessions, web_cfg.sessions_per_client)
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -382,6 +474,8 @@ async def _on_cleanup(app: web.Application) -> None:
     state = app[STATE]
     if state.sessions is not None:
         state.sessions.close()
+    if state.unsubscribe is not None:
+        state.unsubscribe()
     if state.hub is not None:
         state.hub.close()
 
@@ -395,8 +489,11 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
     app.router.add_get("/ws", websocket)
     app.router.add_post("/api/ask", api_ask)
     app.router.add_get("/api/status", api_status)
+    app.router.add_get("/api/venue", api_venue)
+    app.router.add_get("/api/examples", api_examples)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", _no_icon)
+    maint_web.register(app, assistant, config)
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
@@ -406,55 +503,6 @@ def create_app(assistant: Assistant, config: Config, certs: CertManager | None =
 
 # --- serving --------------------------------------------------------------------------
 
-_BUSY_BODY = b'{"error": {"code": "web.busy", "message": "Too many connections.", "fix": "retry shortly"}}'
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
-    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
-)
-
-
-class _Busy(asyncio.Protocol):
-    """Answers a connection over the limit with 503 and closes it."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(_BUSY)
-        transport.close()
-
-
-class LimitedSite(web.BaseSite):
-    """A TLS site that serves at most ``limit`` connections at once."""
-
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, ssl_context, limit: int) -> None:
-        super().__init__(runner, ssl_context=ssl_context)
-        self.host, self.port, self.limit = host, port, limit
-
-    @property
-    def name(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        await super().start()
-        server = self._runner.server
-        assert server is not None
-
-        def factory() -> asyncio.Protocol:
-            if len(server.connections) >= self.limit:
-                return _Busy()
-            return server()
-
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            factory,
-            self.host,
-            self.port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=True,
-            ssl_handshake_timeout=10,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
 
 @dataclass
 class WebHandle:
@@ -463,6 +511,7 @@ class WebHandle:
     certs: CertManager
     app: web.Application
     url: str
+    renewer: Any = None  # renewal.Renewer in acme mode
 
     @property
     def port(self) -> int:
@@ -473,36 +522,64 @@ class WebHandle:
         return self.app[STATE]
 
     async def stop(self) -> None:
+        if self.renewer is not None:
+            await self.renewer.stop()
         await self.certs.stop()
         await self.runner.cleanup()
 
 
 def _fault_reporter(assistant: Assistant) -> Callable[[CertError], None]:
     def report(e: CertError) -> None:
-        assistant.emit(
-            ev.Fault(
-                conversation_id="", t=assistant.now(), code=e.code, message=e.message, area=e.area, fix=e.fix
-            )
-        )
+        assistant.emit(ev.Fault.from_error(e, "", assistant.now()))  # "": no visitor's conversation
 
     return report
 
 
-async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
+async def start_web(runtime, poll_s: float = POLL_S, renewer: Any = None) -> WebHandle:
     """Serve HTTPS for ``runtime.assistant`` in the running loop; CertError refuses.
 
-    Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike.
+    Usable from the Textual app's ``on_mount`` and from ``kiosk serve`` alike. With
+    ``[certs] mode = "acme"`` a missing or unusable certificate is first obtained (this
+    waits while offline or backing off, so callers with other work run it as a task), and
+    renewal runs in the background; each renewed pair is swapped in by the
+    CertManager without a restart. ``renewer`` replaces the default one (tests).
     """
     config: Config = runtime.config
     assistant: Assistant = runtime.assistant
     hostname = device_hostname(config)
+    report_fault = _fault_reporter(assistant)
+    cert_path, key_path = cert_paths(config)
+    if config.certs.mode == "acme":
+        from kiosk.web.renewal import Renewer  # the ACME library only where it is used
+
+        renewer = renewer or Renewer(config, on_fault=report_fault)
+        if not renewer.current().ok:  # a new kiosk: its first certificate, before serving
+            log.info("waiting for the first certificate from %s", config.certs.acme_directory)
+            await renewer.until_valid()
     certs = CertManager(
-        config.web.cert, config.web.key, hostname, on_fault=_fault_reporter(assistant), poll_s=poll_s
+        cert_path,
+        key_path,
+        hostname,
+        on_fault=report_fault,
+        poll_s=poll_s,
+        roots=load_roots(config.certs.roots),
     )
     app = create_app(assistant, config, certs)
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, keepalive_timeout=15.0)
+    telemetry = getattr(runtime, "sinks", {}).get("telemetry")
+    if telemetry is not None:  # open web connections, read at each telemetry interval
+        telemetry.watch_web(lambda: len(app[STATE].sockets))
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=2.0,
+        # aiohttp starts this timer at connect and does not reset it for a partial
+        # request, so it is the header-read deadline as well as the idle one
+        keepalive_timeout=config.web.idle_timeout_s,
+        access_log=None,  # request lines (and what a visitor typed into a URL) stay out of the journal
+    )
     await runner.setup()
-    site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, config.web.max_connections)
+    limits = Limits(config.web.max_connections, config.web.max_connections_total, config.web.idle_timeout_s)
+    site = LimitedSite(runner, config.web.host, config.web.port, certs.listening, limits, SECURITY_HEADERS)
     try:
         await site.start()
     except OSError as e:
@@ -515,5 +592,8 @@ async def start_web(runtime, poll_s: float = POLL_S) -> WebHandle:
             "free the port or set [web] port (ports below 1024 need CAP_NET_BIND_SERVICE)",
         ) from e
     certs.start()
+    if renewer is not None:
+        renewer.on_installed = lambda _report: certs.check()  # swap now, not at the next poll
+        renewer.start()
     port = "" if site.port == 443 else f":{site.port}"
-    return WebHandle(runner, site, certs, app, f"https://{hostname}{port}/")
+    return WebHandle(runner, site, certs, app, f"https://{hostname}{port}/", renewer)

@@ -13,6 +13,8 @@ Assistant only orders the generation step).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from kiosk import events as ev
 from kiosk.assistant import Assistant, Conversation
+from kiosk.errors import WebError
 
 SESSION_IDLE_S = 600.0
 """A web visitor's context is forgotten after this long without a question."""
@@ -190,41 +193,101 @@ class EventHub:
 class WebSession:
     id: str
     conv: Conversation
+    client: str = ""
     last_seen: float = field(default_factory=time.monotonic)
+    asking: int = 0
+    """Questions of this session in flight (queued or answering): such a session is never evicted."""
+
+    @property
+    def busy(self) -> bool:
+        return self.asking > 0 or self.conv.busy
 
 
 class SessionStore:
-    """Session id (an unguessable cookie) -> that browser's conversation.
+    """Session token (an unguessable, signed cookie) -> that browser's conversation.
 
-    Ids the server did not issue are never adopted (no session fixation); idle sessions
+    A token costs nothing until its browser asks a question: ``issue`` only signs a random
+    id, and the conversation is created by ``open`` when the first question arrives, so
+    loading the page a thousand times keeps nothing in memory. Tokens the server did not
+    sign are never adopted (no session fixation, also not from a sibling device's
+    subdomain cookie). Limits: ``per_client`` sessions per client address and
+    ``max_sessions`` in all; making room forgets the longest-idle session that has no
+    question in flight (the address's own first), and if every one is busy the new
+    visitor is refused rather than another visitor's answer being cut off. Idle sessions
     are reset, so a phone left on a table does not keep the visitor's words in memory.
     """
 
-    def __init__(self, assistant: Assistant, max_sessions: int, idle_s: float = SESSION_IDLE_S) -> None:
+    def __init__(
+        self,
+        assistant: Assistant,
+        max_sessions: int,
+        per_client: int | None = None,
+        idle_s: float = SESSION_IDLE_S,
+    ) -> None:
         self.assistant = assistant
         self.max_sessions = max_sessions
+        self.per_client = per_client or max_sessions
         self.idle_s = idle_s
+        self._secret = secrets.token_bytes(32)
         self._sessions: OrderedDict[str, WebSession] = OrderedDict()
+        self.evicted = 0
+        self.refused = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def get(self, session_id: str | None) -> WebSession | None:
-        session = self._sessions.get(session_id or "")
+    def _sign(self, sid: str) -> str:
+        return hmac.new(self._secret, sid.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> str:
+        """A fresh token for a cookie; nothing is stored until it asks."""
+        sid = secrets.token_urlsafe(18)
+        return f"{sid}.{self._sign(sid)}"
+
+    def valid(self, token: str | None) -> bool:
+        if not token or token.count(".") != 1 or len(token) > 100:
+            return False
+        sid, mac = token.split(".")
+        return hmac.compare_digest(mac, self._sign(sid))
+
+    def get(self, token: str | None) -> WebSession | None:
+        session = self._sessions.get(token or "")
         if session is not None:
             session.last_seen = time.monotonic()
             self._sessions.move_to_end(session.id)
         return session
 
-    def create(self, client: str) -> WebSession:
+    def open(self, token: str, client: str) -> WebSession:
+        """The session of ``token``, created now if needed; WebError when no room can be made."""
+        found = self.get(token)
+        if found is not None:
+            return found
+        if not self.valid(token):
+            raise WebError(
+                "web.session", "this page's session is not one the kiosk issued", "reload the page"
+            )
         self.expire()
-        while len(self._sessions) >= self.max_sessions:
-            oldest = next(iter(self._sessions.values()))
-            self.drop(oldest, "evicted")
+        mine = [s for s in self._sessions.values() if s.client == client]
+        if len(mine) >= self.per_client:
+            self._make_room(mine, client)
+        if len(self._sessions) >= self.max_sessions:
+            self._make_room(list(self._sessions.values()), client)
         conv = self.assistant.start_conversation("web", client)
-        session = WebSession(secrets.token_urlsafe(24), conv)
-        self._sessions[session.id] = session
+        session = WebSession(token, conv, client)
+        self._sessions[token] = session
         return session
+
+    def _make_room(self, candidates: list[WebSession], client: str) -> None:
+        idle = next((s for s in candidates if not s.busy), None)  # oldest first
+        if idle is None:
+            self.refused += 1
+            raise WebError(
+                "web.sessions-full",
+                "The kiosk is answering as many web visitors as it can right now.",
+                "try again in a minute",
+            )
+        self.evicted += 1
+        self.drop(idle, "evicted")
 
     def drop(self, session: WebSession, reason: str) -> None:
         self._sessions.pop(session.id, None)
@@ -233,7 +296,7 @@ class SessionStore:
     def expire(self) -> None:
         now = time.monotonic()
         for session in list(self._sessions.values()):
-            if now - session.last_seen > self.idle_s and not session.conv.busy:
+            if now - session.last_seen > self.idle_s and not session.busy:
                 self.drop(session, "idle")
 
     def close(self) -> None:

@@ -23,6 +23,8 @@ import ssl
 import time
 from collections.abc import Callable
 
+from cryptography import x509
+
 from kiosk.errors import CertError
 from kiosk.web.certs import CertReport, load_valid, validate
 
@@ -42,14 +44,16 @@ class CertManager:
         hostname: str,
         on_fault: Callable[[CertError], None] | None = None,
         poll_s: float = POLL_S,
+        roots: tuple[x509.Certificate, ...] = (),
     ) -> None:
         self.cert_path = cert_path
         self.key_path = key_path
         self.hostname = hostname
+        self.roots = roots
         self.on_fault = on_fault
         self.poll_s = poll_s
         self._sig = self._signature()
-        self.context, self.report = load_valid(cert_path, key_path, hostname)  # CertError: refuse
+        self.context, self.report = load_valid(cert_path, key_path, hostname, roots)  # CertError: refuse
         self.listening = self._listening_context()
         self.reloads = 0
         self.fault: CertError | None = None
@@ -59,7 +63,7 @@ class CertManager:
         self._task: asyncio.Task | None = None
 
     def _listening_context(self) -> ssl.SSLContext:
-        ctx, _ = load_valid(self.cert_path, self.key_path, self.hostname)
+        ctx, _ = load_valid(self.cert_path, self.key_path, self.hostname, self.roots)
         ctx.sni_callback = self._select
         return ctx
 
@@ -88,7 +92,7 @@ class CertManager:
                 self._revalidate()
             return False
         try:
-            ctx, report = load_valid(self.cert_path, self.key_path, self.hostname)
+            ctx, report = load_valid(self.cert_path, self.key_path, self.hostname, self.roots)
         except CertError as e:
             if self._bad_sig == sig and self._reported_sig != sig:
                 self._reported_sig = sig
@@ -106,7 +110,9 @@ class CertManager:
     def _revalidate(self) -> None:
         """The files did not change, but time passes: refresh expiry warnings."""
         self._checked_at = time.monotonic()
-        report = validate(self.cert_path, self.key_path, self.hostname, now=dt.datetime.now(dt.UTC))
+        report = validate(
+            self.cert_path, self.key_path, self.hostname, now=dt.datetime.now(dt.UTC), roots=self.roots
+        )
         if report.ok:
             self.report = report
         else:

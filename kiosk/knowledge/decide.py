@@ -1,0 +1,280 @@
+"""The decision "does this entry answer this question": refuse, answer at once, or phrase.
+
+Retrieval ranks entries; it does not know whether the best one answers. A question
+about "the library in Leeds" or "renewing my passport" finds the nearest entry just as
+well as a real question does, and stating that entry as the answer is the worst thing the
+kiosk can do (a visitor told "ask staff" loses a minute; one told the wrong hours loses the
+afternoon). So the decision is made on what the question NAMES, not on how close the
+nearest entry is:
+
+- each content word of the question is covered by the knowledge or not (vocab.py:
+  WordNet base forms and everyday equivalents, wordfreq rarity, rapidfuzz for
+  mishearings), and by the best entry or not;
+- these, the encoder's cosine, the margin to the next entry and the lexical match are the
+  features of a small logistic model (coefficients in assets/decide.toml), fitted on the
+  question sets of the demo venue and the older held-out venues ("is the best entry the
+  right one?") with ``python -m kiosk.knowledge.decide fit``. Its output is a calibrated
+  probability, so the two thresholds (config ``refuse_threshold``, ``instant_threshold``)
+  mean the same on every venue: below the first the kiosk refuses, at or above the second
+  it answers from the entry at once, in between the LLM phrases the retrieved facts
+  (without an LLM: the entry itself);
+- a question that compares this venue with another place ("is your cafe cheaper than the
+  one at the station") is refused whatever its score: the knowledge only ever holds one
+  side of the comparison.
+
+A follow-up ("and on Sundays?", "what about for children?") is decided with the previous
+question when that is clearly better than alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiosk import paths
+from kiosk.knowledge.vocab import content_tokens, is_place_or_name, salience, subject_weight
+
+if TYPE_CHECKING:
+    from kiosk.knowledge.retrieve import Hit, Knowledge
+
+CALIBRATION_PATH = paths.ASSETS_DIR / "decide.toml"
+FEATURES = (
+    "semantic",
+    "margin",
+    "lexical",
+    "top_cover",
+    "uncovered_max",
+    "unknown_name",
+)
+_COMPARISON = re.compile(
+    r"\b(cheaper|dearer|better|worse|nicer|bigger|smaller|busier|quieter|closer|nearer|faster|slower"
+    r"|more \w+|less \w+)\s+than\b|\bcompared? (to|with)\b|\bversus\b|\bvs\.?\s",
+    re.I,
+)
+_OPENER = re.compile(r"^\s*(and|but|also|what about|how about|then|what if)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|and what about|then)\b|\b(it|its|they|them|their|that|this|"
+    r"those|these|there|then|one|ones)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, x: np.ndarray) -> float:
+        z = float(np.dot(self.weights, x) + self.bias)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    weights = data["weights"]
+    return Calibration(
+        tuple(float(weights[name]) for name in FEATURES),
+        float(data["bias"]),
+    )
+
+
+@dataclass
+class Decision:
+    action: str  # "refuse" | "instant" | "llm"
+    confidence: float
+    hits: list[Hit] = field(default_factory=list)
+    query: str = ""
+    reason: str = ""
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def features(knowledge: Knowledge, question: str, hits: list[Hit]) -> np.ndarray:
+    """The decision's inputs for the best hit (see FEATURES)."""
+    vocab = knowledge.vocab
+    top = hits[0] if hits else None
+    second = hits[1].score if len(hits) > 1 else 0.0
+    words = list(dict.fromkeys(content_tokens(question)))
+    total = sum(salience(w) for w in words) or 1.0
+    top_lemmas = vocab.entry_lemmas[top.entry.id] if top is not None else set()
+    top_cover = 0.0
+    uncovered = 0.0
+    unknown_place = False
+    for w in words:
+        s = salience(w)
+        covered = vocab.cover(w)
+        if covered:
+            if covered & top_lemmas:
+                top_cover += s
+        else:
+            uncovered = max(uncovered, subject_weight(w))
+            unknown_place = unknown_place or is_place_or_name(w)
+    return np.array(
+        [
+            max(0.0, top.semantic) if top else 0.0,
+            (top.score - second) if top else 0.0,
+            top.lexical if top else 0.0,
+            top_cover / total,
+            uncovered,
+            1.0 if unknown_place or knowledge.unknown_subject(question) else 0.0,
+        ],
+        dtype=np.float64,
+    )
+
+
+def decide(
+    knowledge: Knowledge,
+    question: str,
+    previous: str | None = None,
+    k: int = 3,
+    refuse: float = 0.5,
+    instant: float = 0.8,
+) -> Decision:
+    """Refuse, answer at once, or hand to the LLM; with the hits and the query used.
+
+    ``refuse`` and ``instant`` are probabilities (config [knowledge] refuse_threshold and
+    instant_threshold) on the calibrated confidence that the best entry answers."""
+    cal = knowledge.calibration
+    if _COMPARISON.search(question):
+        return Decision("refuse", 0.0, [], question, "compares this venue with somewhere else")
+    alone = _judge(knowledge, question, question, k, cal, refuse, instant)
+    if previous and _is_follow_up(question):
+        joined = f"{previous} {question}"
+        together = _judge(knowledge, joined, joined, k, cal, refuse, instant)
+        # "and a return?" is about the bus just asked about, even if "return" alone
+        # matches another entry better: an explicit opener keeps the context.
+        if together.confidence > alone.confidence or (_OPENER.match(question) and together.action != "refuse"):
+            return together
+    return alone
+
+
+def _is_follow_up(question: str) -> bool:
+    return len(question.split()) <= 10 and bool(_FOLLOW_UP.search(question))
+
+
+def _judge(
+    knowledge: Knowledge, question: str, query: str, k: int, cal: Calibration, refuse: float, instant: float
+) -> Decision:
+    hits = knowledge.search(query, max(k, 2))
+    if not hits:
+        return Decision("refuse", 0.0, [], query, "nothing in the knowledge")
+    x = features(knowledge, question, hits)
+    p = cal.probability(x)
+    named = dict(zip(FEATURES, (round(float(v), 4) for v in x), strict=True))
+    if p < refuse:
+        action, reason = "refuse", "no entry answers it"
+    elif p >= instant:
+        action, reason = "instant", ""
+    else:
+        action, reason = "llm", ""
+    return Decision(action, p, hits[:k], query, reason, named)
+
+
+# --- fitting --------------------------------------------------------------------------
+
+
+def training_sets() -> list[tuple[Path, Path, str]]:
+    """(knowledge folder, question set, name): the demo venue and the older held-out venues.
+    Venues added later (airport, theme park, ...) are kept OUT, so they stay a test."""
+    out = [(paths.DEMO_KNOWLEDGE_DIR, paths.BENCH_DIR / "demo_questions.toml", "demo")]
+    for name in TRAINING_VENUES:
+        folder = paths.BENCH_DIR / "venues" / name
+        out.append((folder / "knowledge", folder / "questions.toml", name))
+    return out
+
+
+TRAINING_VENUES = ("museum", "station")
+
+
+def fit(out_path: Path = CALIBRATION_PATH) -> dict:
+    """Fit the logistic model by Newton's method (L2-regularised) and write it out."""
+    import tempfile
+
+    from kiosk.knowledge.retrieve import Knowledge
+
+    rows: list[np.ndarray] = []
+    labels: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder, qpath, name in training_sets():
+            k = Knowledge.open(folder, Path(tmp) / f"{name}.db")
+            with qpath.open("rb") as f:
+                qs = tomllib.load(f)
+            for item in qs["answerable"]:
+                for text in filter(None, (item["q"], item.get("heard"))):
+                    hits = k.search(text, 3)
+                    rows.append(features(k, text, hits))
+                    full = hits[0].entry.full.lower()
+                    labels.append(float(any(e.lower() in full for e in item["expect"])))
+            for item in qs.get("off_topic", []):
+                hits = k.search(item["q"], 3)
+                rows.append(features(k, item["q"], hits))
+                labels.append(0.0)
+            k.index.close()
+    x, y = np.stack(rows), np.array(labels)
+    w = newton(x, y)
+    write_calibration(w, len(y), int(y.sum()), out_path)
+    p = 1.0 / (1.0 + np.exp(-(np.hstack([x, np.ones((len(x), 1))]) @ w)))
+    return {"n": len(y), "positive": int(y.sum()), "train_accuracy": float(((p >= 0.5) == (y > 0.5)).mean())}
+
+
+SIGNS = (1, 1, 1, 1, -1, -1)
+"""The direction each feature may push (more similar, more covered: more confident; an
+uncovered subject, an unknown name: less). A weight the small training sets fit the other
+way round is dropped rather than trusted on a venue nobody has seen."""
+
+
+def newton(x: np.ndarray, y: np.ndarray, lam: float = 0.5) -> np.ndarray:
+    """L2-regularised logistic regression, signs constrained (SIGNS); bias last."""
+    keep = np.ones(x.shape[1], dtype=bool)
+    while True:
+        w = np.zeros(x.shape[1] + 1)
+        w[np.r_[keep, True]] = _newton(x[:, keep], y, lam)
+        wrong = [i for i, s in enumerate(SIGNS) if keep[i] and w[i] * s < 0]
+        if not wrong:
+            return w
+        keep[wrong] = False
+
+
+def _newton(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        grad = xb.T @ (p - y) + lam * np.r_[w[:-1], 0.0]
+        hess = (xb.T * (p * (1 - p))) @ xb + lam * np.diag(np.r_[np.ones(len(w) - 1), 0.0])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def write_calibration(w: np.ndarray, n: int, positive: int, out_path: Path = CALIBRATION_PATH) -> None:
+    lines = [
+        "# Written by `python -m kiosk.knowledge.decide fit` (kiosk/knowledge/decide.py): a logistic",
+        "# model of 'the best entry answers the question', fitted on the demo venue and the older",
+        "# held-out venues only. The thresholds are probabilities.",
+        f"# {n} questions, {positive} whose best entry is right.",
+        "",
+        f"bias = {w[-1]:.4f}",
+        "",
+        "[weights]",
+        *(f"{name} = {w[i]:.4f}" for i, name in enumerate(FEATURES)),
+        "",
+    ]
+    out_path.write_text("\n".join(lines), "utf-8")
+
+
+if __name__ == "__main__":  # python -m kiosk.knowledge.decide fit
+    if sys.argv[1:] == ["fit"]:
+        print(fit())
+    else:
+        print("usage: python -m kiosk.knowledge.decide fit", file=sys.stderr)
+        sys.exit(2)
