@@ -26,6 +26,14 @@ venv=/opt/kiosk/venv
 say() { printf '[kiosk-layer] %s\n' "$*" >&2; }
 in_root() { chroot "$root" "$@"; }
 
+say "Debian packages of the layer (layer/packages.txt)"
+mapfile -t debs < <(grep -vE '^\s*(#|$)' "$here/packages.txt")
+build_debs=()
+# Without a wheelhouse the wheels are built here (llama-cpp-python has no aarch64 wheel).
+[ -n "${KIOSK_WHEELHOUSE:-}" ] || build_debs=(python3-dev build-essential cmake)
+in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "${debs[@]}" "${build_debs[@]}" >&2
+
 say "system user"
 in_root getent passwd kiosk >/dev/null ||
   in_root useradd --system --home-dir /var/lib/kiosk/state --no-create-home \
@@ -129,6 +137,12 @@ if in_root dpkg-query -W -f='${Status}' overlayroot 2>/dev/null | grep -q "insta
   say "read-only root: overlayroot (tmpfs over the root; /var/lib/kiosk and the boot partition stay real)"
   echo 'overlayroot="tmpfs:swap=0,recurse=0"' > "$root/etc/overlayroot.local.conf"
   in_root update-initramfs -u -k all >&2
+fi
+
+if [ ${#build_debs[@]} -gt 0 ]; then
+  say "compilers out again: they were only for building wheels"
+  in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${build_debs[@]}" >&2
+  in_root env DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq >&2
 fi
 
 say "clean up"

@@ -27,8 +27,8 @@ for tool in mmdebstrap genimage mke2fs mkdosfs mcopy; do
   command -v "$tool" >/dev/null || { say "$tool is missing: apt-get install mmdebstrap genimage e2fsprogs dosfstools mtools"; exit 1; }
 done
 
-packages=passwd,systemd,systemd-sysv,udev,kmod,initramfs-tools,linux-image-amd64,e2fsprogs,dosfstools,fdisk
-packages+=,python3,python3-venv,ca-certificates,libgomp1,libportaudio2,overlayroot,busybox,openssh-server,iproute2
+# The base system only; the kiosk layer installs its own packages (os-image/layer/packages.txt).
+packages=passwd,systemd,systemd-sysv,udev,kmod,initramfs-tools,linux-image-amd64,e2fsprogs,dosfstools,iproute2
 # The rootfs depends on the package list, the layer and the kiosk itself: cache it by those.
 key="$( { echo "$packages"; (cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ \
   -cf - os-image/layer os-image/test-image/platform.sh kiosk assets models/manifest.toml pyproject.toml); } |
