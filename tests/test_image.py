@@ -76,6 +76,13 @@ def test_the_service_unit_is_hardened_as_the_issue_asks() -> None:
 # --- the booted image -------------------------------------------------------------------
 
 
+def _tool(name: str) -> str:
+    """A host tool's path; the sbin folders count even when this shell's PATH lacks them."""
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    assert found, f"{name} is missing: os-image/install.sh test installs it"
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +154,7 @@ def _qemu(build: Path, disk: Path, guest: Guest) -> subprocess.Popen:
 
 def _boot_partition_file(disk: Path, name: str) -> str:
     """Read a file from the image's FAT partition without mounting (as a pulled card is read)."""
-    fdisk = subprocess.run(["sfdisk", "--json", str(disk)], capture_output=True, text=True, check=True)
+    fdisk = subprocess.run([_tool("sfdisk"), "--json", str(disk)], capture_output=True, text=True, check=True)
     start = json.loads(fdisk.stdout)["partitiontable"]["partitions"][0]["start"] * 512
     out = subprocess.run(["mtype", "-i", f"{disk}@@{start}", f"::{name}"], capture_output=True, text=True)
     return out.stdout if out.returncode == 0 else ""
@@ -156,8 +163,8 @@ def _boot_partition_file(disk: Path, name: str) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     """The test image with this run's kiosk.toml (an SSH key, a dev certificate) on its boot partition."""
-    for tool in ("mmdebstrap", "genimage", "qemu-system-x86_64", "mtype", "ssh", "ssh-keygen", "sfdisk"):
-        assert shutil.which(tool), f"{tool} is missing: os-image/install.sh test installs it"
+    for tool in ("mmdebstrap", "genimage", "qemu-system-x86_64", "mtype", "ssh", "ssh-keygen", "sfdisk", "mke2fs"):
+        _tool(tool)
     tmp = tmp_path_factory.mktemp("image")
     key = tmp / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
