@@ -123,9 +123,10 @@ in_root systemctl set-default multi-user.target
 in_root systemctl enable var-lib-kiosk.mount kiosk-firstboot.service kiosk.service
 in_root systemctl mask getty@.service serial-getty@.service autovt@.service console-getty.service \
   container-getty@.service getty-static.service debug-shell.service
-if in_root systemctl cat ssh.service >/dev/null 2>&1; then
-  in_root systemctl disable ssh.service ssh.socket 2>/dev/null || true
-  in_root systemctl mask sshd-keygen.service 2>/dev/null || true
+# SSH stays off until first boot finds an operator key (after-provision starts it then).
+if [ -e "$root/lib/systemd/system/ssh.service" ] || [ -e "$root/usr/lib/systemd/system/ssh.service" ]; then
+  in_root systemctl disable ssh.service
+  in_root systemctl disable ssh.socket 2>/dev/null || true
 fi
 rm -f "$root"/etc/ssh/ssh_host_*   # every device makes its own at first boot
 # No passwords at all: "*" matches no password, so no console or SSH password login exists
