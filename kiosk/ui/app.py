@@ -111,6 +111,16 @@ class KioskApp(App, inherit_bindings=False):
                 await self._start_web()
         if self.runtime is not None and self.config.speech.enabled:
             self._start_voice()
+        self.call_after_refresh(self._tell_systemd)
+
+    def _tell_systemd(self) -> None:
+        """READY once the attract screen is drawn; the watchdog fed from this loop (see kiosk/systemd.py)."""
+        from kiosk import systemd
+
+        systemd.ready("attract screen up")
+        interval = systemd.watchdog_interval_s()
+        if interval:
+            self.set_interval(interval, systemd.ping)
 
     def _catch_stop_signals(self) -> None:
         """SIGTERM from systemd (or the terminal hanging up) ends the kiosk cleanly."""
