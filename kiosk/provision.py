@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from typing import Any
 import tomlkit
 
 from kiosk import config as config_mod
+from kiosk.atomic import write_atomic
 from kiosk.errors import ConfigError
 
 BOOT_FILE = Path("/boot/firmware/kiosk.toml")
@@ -143,24 +142,9 @@ def _nm_keyfile(ssid: str, psk: str) -> str:
 
 
 def _write(path: Path, content: str, mode: int) -> None:
-    """Temp file, fsync, rename: a power cut leaves the old file or the new one."""
+    """Secrets' folders are 0700 (made before the file); the write itself is kiosk.atomic's."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755 if mode & 0o044 else 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(path, content, mode)
 
 
 def scrubbed(text: str) -> str:

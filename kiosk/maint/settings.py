@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ import tomlkit
 
 from kiosk import config as config_mod
 from kiosk import paths
+from kiosk.atomic import write_atomic
 from kiosk.config import Config
 from kiosk.errors import ConfigError, KioskError, MaintError
 
@@ -64,25 +64,7 @@ def prev_file(path: Path) -> Path:
     return path.with_name(path.name + ".prev")
 
 
-def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+_atomic_write = write_atomic
 
 
 def merged_text(old_text: str, changes: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from kiosk.atomic import write_atomic
 from kiosk.errors import LogError
 
 KEY_LEN = 32
@@ -126,21 +126,7 @@ def unwrap_key(blob: bytes, private: X25519PrivateKey, context: bytes) -> bytes:
 # --- key files ------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file in the same folder, created with ``mode`` from the start,
-    so a private key is never readable by others, not even for an instant."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_atomic_write = write_atomic  # key files: created 0600 from the start (kiosk/atomic.py)
 
 
 def write_keypair(out: Path, passphrase: bytes | None, overwrite: bool = False) -> Recipient:
