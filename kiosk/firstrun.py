@@ -63,6 +63,14 @@ def render_config(overrides: dict[str, dict[str, Any]]) -> str:
             tables[sec_name] = tomlkit.table()
             doc.add(sec_name, tables[sec_name])
         table = tables[sec_name]
+        if ".NAME." in name:
+            # A table of sections (e.g. [llm.backend.NAME]): shown as a commented example,
+            # since a section named NAME would be a real (and wrong) backend.
+            parent, field_name = name.split(".NAME.", 1)
+            if field_name == "kind":
+                table.add(tomlkit.comment(f"[{sec_name}.{parent}.NAME] sections, one per name in the list above:"))
+            table.add(tomlkit.comment(f"  {field_name} = {tomlkit.item(default).as_string()}   # {meaning}"))
+            continue
         value = overrides.get(sec_name, {}).get(name, default)
         table.add(tomlkit.comment(meaning))
         if value != default:

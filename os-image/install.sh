@@ -24,7 +24,8 @@ if [ "$action" != "test" ]; then
   for f in "$here/packages/"*.apt; do [ "$(basename "$f")" = "test.apt" ] || apt_lists+=("$f"); done
 fi
 missing=()
-for pkg in $(grep -hvE '^\s*(#|$)' "${apt_lists[@]}"); do
+mapfile -t wanted < <(grep -hvE '^\s*(#|$)' "${apt_lists[@]}")
+for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -27,6 +27,9 @@ def test_init_from_an_empty_folder_through_doctor(tmp_path, capsys):
     cfg = config_mod.load(folder / "kiosk.toml")  # strict: every key valid
     set_by_init = {"data.dir", "log.recipients", "web.device_id", "web.fleet_domain", "web.cert", "web.key"}
     for key, default, doc in config_mod.documented_keys():
+        if ".NAME." in key:  # a table of sections ([llm.backend.NAME]): a commented example
+            assert f"{key.rsplit('.', 1)[1]} = " in text and doc in text, key
+            continue
         section, name = key.split(".")
         assert name in data[section], key  # every key is written out...
         assert f"# {doc}" in text, key  # ...with its meaning
