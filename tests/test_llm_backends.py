@@ -229,7 +229,10 @@ async def test_ollama_prompts_always_fit_the_context(tmp_path, knowledge, hailo)
         assert isinstance(await a.ask(conv, q), ev.AnswerDone)
     asked = hailo.get("/_test/log")[before:]
     # "client-closed" is the kiosk stopping a sentence that failed the fact check
-    assert len(asked) == 6 and all(e["outcome"] in ("done", "client-closed") for e in asked), asked
+    # every question the decision gave to the model (it may refuse one it cannot ground)
+    phrased = [e for e in rec.of(ev.AnswerStarted) if e.mode == "llm"]
+    assert len(asked) == len(phrased) >= 4, asked
+    assert all(e["outcome"] in ("done", "client-closed") for e in asked), asked
     assert all(e["options"]["num_ctx"] == 384 and e["prompt_tokens"] + 16 <= 384 for e in asked)
     assert max(e["prompt_tokens"] for e in asked) > 200  # the window was really used, not left empty
-    assert all(d.backend == "hailo" for d in rec.of(ev.AnswerDone))
+    assert sum(d.backend == "hailo" for d in rec.of(ev.AnswerDone)) == len(phrased)
