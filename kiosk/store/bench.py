@@ -83,7 +83,7 @@ def _raw(path: Path, turns: list[TurnRecord]) -> float:
     fields = list(asdict(turns[0]))
     conn.execute(f"CREATE TABLE records (id INTEGER PRIMARY KEY, {', '.join(fields)})")
     sql = f"INSERT INTO records ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-    rows = [[json.dumps(v) if isinstance(v, tuple) else v for v in asdict(t).values()] for t in turns]
+    rows = [[json.dumps(v) if isinstance(v, tuple | dict) else v for v in asdict(t).values()] for t in turns]
     start = time.perf_counter()
     for row in rows:
         with conn:
