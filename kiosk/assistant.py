@@ -146,7 +146,7 @@ class Assistant:
         limit = self.config.session.max_question_chars
         if len(text) > limit:
             # The same words on every face (kiosk/wording.py): too long is not a fault.
-            raise InputError("input.too-long", wording.too_long(len(text), limit), "")
+            raise InputError("input.too-long", wording.too_long(len(text), limit), f"ask in under {limit} characters")
         cleaned = " ".join(text.split())
         if not cleaned:
             raise InputError("input.empty", "The question is empty.", "type or say a question")
