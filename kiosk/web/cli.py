@@ -53,8 +53,14 @@ def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def _check_certificate(config: Config) -> None:
-    """Refuse at once, with the fix, when HTTPS could not start with this certificate."""
+    """Refuse at once, with the fix, when HTTPS could not start with this certificate.
+
+    An ACME kiosk is the exception: it gets (or renews) its own certificate when it starts,
+    so a missing or old one is what it is about to fix, not a reason to refuse."""
     from kiosk.web.certs import device_hostname, validate
+
+    if config.certs.mode == "acme":
+        return
 
     report = validate(config.web.cert, config.web.key, device_hostname(config))
     report.raise_for_problems()
