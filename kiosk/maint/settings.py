@@ -64,7 +64,6 @@ def prev_file(path: Path) -> Path:
     return path.with_name(path.name + ".prev")
 
 
-_atomic_write = write_atomic
 
 
 def merged_text(old_text: str, changes: dict[str, Any]) -> str:
@@ -103,8 +102,8 @@ def write_settings(path: Path, changes: dict[str, Any], data_dir: Path | None = 
     new_config = validate(new_text, str(path))
     try:
         if path.exists():
-            _atomic_write(prev_file(path), old_text)
-        _atomic_write(path, new_text)
+            write_atomic(prev_file(path), old_text)
+        write_atomic(path, new_text)
     except OSError as e:
         raise MaintError(
             "maint.settings-write",
@@ -113,7 +112,7 @@ def write_settings(path: Path, changes: dict[str, Any], data_dir: Path | None = 
         ) from e
     restart = [k for k in changes if k in RESTART]
     if data_dir is not None and restart:
-        _atomic_write(
+        write_atomic(
             data_dir / PENDING, json.dumps({"config": str(path), "keys": restart, "had_prev": bool(old_text)})
         )
     return new_config
@@ -191,7 +190,7 @@ def start_with_rollback(config: Config, build: Callable[[Config], Any]) -> tuple
     path = Path(marker["config"])
     prev = prev_file(path)
     if prev.exists():
-        _atomic_write(path, prev.read_text("utf-8"))
+        write_atomic(path, prev.read_text("utf-8"))
     elif not marker.get("had_prev"):
         path.unlink(missing_ok=True)
     clear_pending(config)

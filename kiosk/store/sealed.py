@@ -126,7 +126,6 @@ def unwrap_key(blob: bytes, private: X25519PrivateKey, context: bytes) -> bytes:
 # --- key files ------------------------------------------------------------------------
 
 
-_atomic_write = write_atomic  # key files: created 0600 from the start (kiosk/atomic.py)
 
 
 def write_keypair(out: Path, passphrase: bytes | None, overwrite: bool = False) -> Recipient:
@@ -145,8 +144,8 @@ def write_keypair(out: Path, passphrase: bytes | None, overwrite: bool = False) 
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     try:
-        _atomic_write(out, pem, 0o600)
-        _atomic_write(pub_path, pub_pem, 0o644)
+        write_atomic(out, pem, 0o600)
+        write_atomic(pub_path, pub_pem, 0o644)
     except OSError as e:
         raise LogError(
             "log.key-write", f"cannot write the key to {out}: {e.strerror}", "check the folder"
