@@ -87,6 +87,43 @@ def _contains(text: str, expect: list[str]) -> bool:
     return any(_norm(e) in t for e in expect)
 
 
+def _defects_module():
+    """kiosk/phrasing_defects.py from beside this file: a --baseline checkout may predate it."""
+    import importlib.util
+
+    path = Path(__file__).with_name("phrasing_defects.py")
+    spec = importlib.util.spec_from_file_location("kiosk_phrasing_defects", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _settled(text: str, question: str, vocab) -> str:
+    """"Yes." / "No." when the entry alone settles a yes/no question (the checkout's own
+    composer, if it has one), else ""."""
+    try:
+        from kiosk.knowledge.answer import compose
+    except ImportError:
+        return ""
+    head = compose(text, question, vocab).split(" ", 1)[0]
+    return head if head in ("Yes.", "No.") else ""
+
+
+def _progress(total: int):
+    """The bench's progress bar on stderr (kiosk/progress.py), where the checkout has one."""
+    try:
+        from kiosk.progress import steps
+    except ImportError:
+        from contextlib import nullcontext
+
+        class _Quiet:
+            def advance(self, status: str = "") -> None:
+                pass
+
+        return nullcontext(_Quiet())
+    return steps("asking", total)
+
+
 def run(settings: dict[str, Any]) -> dict[str, Any]:
     """Ask every question of the set on a kiosk built from ``settings``; return the figures."""
     from kiosk import events as ev
@@ -103,14 +140,39 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
     qs = load_set(Path(settings["questions"]))
     rt = build(config, with_llm=with_llm, with_sinks=False)
     assistant = rt.assistant
-    judge = Judge(" ".join(e.full for e in assistant.knowledge.entries), config.venue.name)
+    entries = list(assistant.knowledge.entries)
+    judge = Judge(" ".join(e.full for e in entries), config.venue.name)
     rows: list[dict[str, Any]] = []
+    check = _defects_module()
+    total = sum(1 + bool(i.get("heard")) for i in qs["answerable"]) + len(qs["off_topic"]) + 2 * len(qs["follow_up"])
+    bar = None
+
+    def phrasing(conv, question: str, text: str) -> list[str]:
+        """Defect classes of an answer the LLM phrased (kiosk/phrasing_defects.py)."""
+        sources = conv.turns[-1].sources if conv.turns else ()
+        top = [e for e in entries if sources and e.title == sources[0]]
+        if not top:
+            return []
+        others = [e.text for e in entries if e not in top]
+        top_text = " ".join(e.text for e in top)
+        settled = _settled(top_text, question, assistant.knowledge.vocab) if hasattr(
+            assistant.knowledge, "vocab") else ""
+        return check.defects(text, question, top_text, others, config.venue.name, settled)
 
     async def one(conv, question: str) -> tuple[str, str, float]:
         closing = await assistant.ask(conv, question)
+        if bar is not None:
+            bar.advance(question[:40])
         if isinstance(closing, ev.AnswerDone):
+            extra = {"fallback": bool(getattr(closing, "fallback", False))}
+            if closing.outcome == "answered":
+                extra["defects"] = phrasing(conv, question, closing.text)
+            phrased.append(extra)
             return closing.outcome, closing.text, closing.ttft_ms
+        phrased.append({})
         return "cancelled", getattr(closing, "partial_text", ""), 0.0
+
+    phrased: list[dict[str, Any]] = []
 
     async def ask_all() -> None:
         for item in qs["answerable"]:
@@ -128,6 +190,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
                         "verdict": verdict,
                         "answer": answer,
                         "ttft_ms": ttft,
+                        **phrased[-1],
                     }
                 )
         for item in qs["off_topic"]:
@@ -142,6 +205,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
                     "verdict": verdict,
                     "answer": answer,
                     "ttft_ms": ttft,
+                    **phrased[-1],
                 }
             )
         for item in qs["follow_up"]:
@@ -157,11 +221,13 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
                     "verdict": verdict,
                     "answer": answer,
                     "ttft_ms": ttft,
+                    **phrased[-1],
                 }
             )
 
     try:
-        asyncio.run(ask_all())
+        with _progress(total) as bar:
+            asyncio.run(ask_all())
     finally:
         llm_name = assistant.llm.name if assistant.llm else "none"
         rt.close()
@@ -199,6 +265,20 @@ def summarise(rows: list[dict[str, Any]], llm_name: str, questions: str) -> dict
         k: {"n": len(v), "p50": _quantile(v, 50), "p95": _quantile(v, 95)}
         for k, v in sorted(by_outcome.items())
     }
+    phrased = [r for r in rows if r["outcome"] == "answered"]
+    defects: dict[str, int] = {}
+    for r in phrased:
+        for d in r.get("defects", []):
+            defects[d] = defects.get(d, 0) + 1
+    out["phrased"] = {
+        "n": len(phrased),
+        "fallback": sum(bool(r.get("fallback")) for r in phrased),
+        "with_defect": sum(bool(r.get("defects")) for r in phrased),
+        "defects": dict(sorted(defects.items())),
+    }
+    out["phrased_answers"] = [
+        {k: r.get(k) for k in ("kind", "q", "verdict", "fallback", "defects", "answer")} for r in phrased
+    ]
     out["failures"] = [
         {k: (r[k][:200] if k == "answer" else r[k]) for k in ("kind", "q", "outcome", "verdict", "answer")}
         for r in rows

@@ -259,7 +259,9 @@ class _Run:
         if llm is None:  # _execute answers instantly without a model; this is a bug guard
             raise LLMError("llm.missing", "no language model is loaded", "run: kiosk doctor")
         cfg = a.config
-        checker = SentenceChecker(hits[0].entry, [h.entry for h in hits], question, cfg.venue.name)
+        checker = SentenceChecker(
+            hits[0].entry, [h.entry for h in hits], question, cfg.venue.name, a.knowledge.vocab
+        )
         cancel = self.conv.cancel_flag or threading.Event()
 
         def preempt() -> None:
@@ -291,8 +293,8 @@ class _Run:
             self.fallback = True
             self.show_text(compose(hits[0].entry.text, question, self.a.knowledge.vocab))
         elif final.missing_fact:
-            self.fallback = True
-            self.show_text(" " + compose(final.missing_fact, question, self.a.knowledge.vocab))
+            self.fallback = True  # the fact, less what the phrased sentences already said
+            self.show_text(" " + checker.unsaid(compose(final.missing_fact, question, self.a.knowledge.vocab)))
 
     async def _generate(
         self, llm: LLMBackend, request: GenerationRequest, checker: SentenceChecker, cancel: threading.Event

@@ -210,14 +210,15 @@ def _run_baseline(checkout: Path, settings: dict) -> dict:
     )
     runner = Path(__file__).with_name("answer_bench.py")
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    # stderr is the operator's: the baseline's progress bar (and any traceback) shows there.
     done = subprocess.run(
         [sys.executable, "-c", code, str(runner), json.dumps(settings)],
-        env=env, cwd=str(checkout), capture_output=True, text=True, check=False,
+        env=env, cwd=str(checkout), stdout=subprocess.PIPE, text=True, check=False,
     )
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"baseline run failed: {done.stderr[-2000:]}")
+    raise RuntimeError(f"baseline run in {checkout} failed (exit {done.returncode}); its error is printed above")
 
 
 def bench_answers(args, config: Config) -> dict:
@@ -235,7 +236,8 @@ def bench_answers(args, config: Config) -> dict:
         baseline = getattr(args, "baseline", None)
         if baseline:
             old = _run_baseline(Path(baseline).resolve(), _answer_settings(args, config, f"{tmp}/old"))
-            result["baseline"] = {k: v for k, v in old.items() if k != "failures"}
+            result["baseline"] = {k: v for k, v in old.items() if k not in ("failures", "phrased_answers")}
+            result["baseline_phrased_answers"] = old.get("phrased_answers", [])
         new = answer_bench.run(_answer_settings(args, config, f"{tmp}/new"))
     result.update(new)
     if baseline:

@@ -81,6 +81,24 @@ _ASKS_TIME = re.compile(r"\b(when|what time|how late|how early|open|opens|close|
 _TIME = re.compile(r"\d\s?(am|pm|a\.m\.|p\.m\.)|\d[:.]\d\d|\bmidnight\b|\bnoon\b|\bclosed\b", re.I)
 
 
+def wanted_figure(question: str) -> re.Pattern[str] | None:
+    """The kind of figure a question asks for (a price for "how much", a time for "when"),
+    as the pattern that finds it in a sentence; None when it asks for neither."""
+    q = question.lower()
+    if _ASKS_PRICE.search(q):
+        return _PRICE
+    if _ASKS_TIME.search(q):
+        return _TIME
+    return None
+
+
+def settled(text: str, question: str, vocab: Vocabulary) -> str:
+    """ "Yes." or "No." when the entry alone settles a yes/no question (what compose would
+    lead with), else ""."""
+    head = compose(text, question, vocab).split(" ", 1)[0]
+    return head if head in ("Yes.", "No.") else ""
+
+
 def compose(text: str, question: str, vocab: Vocabulary) -> str:
     """The entry ``text`` rearranged to answer ``question``: the answering sentence
     first, then the rest of the entry in its own order while it stays short."""

@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from kiosk.knowledge import phrasing
+from kiosk.knowledge.answer import settled, wanted_figure
 from kiosk.knowledge.index import Entry
 from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.retrieve import STOPWORDS
 from kiosk.text import last_cut, split_sentences
+
+if TYPE_CHECKING:
+    from kiosk.knowledge.vocab import Vocabulary
 
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
@@ -50,6 +56,8 @@ class Verdict:
     sentence: str
     pieces: list[str]
     reason: str = ""
+    dropped: list[str] = field(default_factory=list)
+    """Sentences left out of ``pieces`` (refusal-shaped, garbled, echoes), with why."""
 
 
 @dataclass
@@ -63,8 +71,11 @@ class SentenceChecker:
     entries: list[Entry]
     question: str
     venue: str
+    vocab: Vocabulary | None = None
+    """For the yes/no an entry settles (knowledge/answer.py); None: not judged."""
     _pieces: list[str] = field(default_factory=list)
     _shown: list[str] = field(default_factory=list)
+    _said: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Numbers and names must come from the facts: the visitor's own "9am" or "Sunday"
@@ -73,6 +84,11 @@ class SentenceChecker:
         facts = f"{' '.join(e.full for e in self.entries)} {self.venue}"
         self._numbers = _numbers(facts)
         self._names = {w.lower() for w in _WORD.findall(facts.lower())}
+        # ... and the figures and names of the ENTRY chosen as the answer: one from another
+        # entry appended to a right answer is the "unrelated entry" a visitor cannot tell.
+        own = f"{self.top.full} {self.venue}"
+        self._own_numbers = _numbers(own)
+        self._own_names = {w.lower() for w in _WORD.findall(own.lower())}
         asked = {w.lower() for w in _WORD.findall(self.question.lower())}
         self._stems = {_stem(w) for w in self._names | asked} | {_stem(w) for w in _GLUE}
         # What the question asks about that the best entry never says: a "yes" to it is a guess.
@@ -83,6 +99,11 @@ class SentenceChecker:
         top_words = _WORD.findall(self.top.full.lower())
         self._top_stems = {_stem(w) for w in top_words if w not in STOPWORDS and len(w) > 2}
         self._top_negated = bool(_NEGATIONS & set(re.findall(r"[a-z']+", self.top.text.lower())))
+        # The first sentence must give what was asked: the figure a "how much"/"when"
+        # question wants when the entry has one, and the yes or no the entry settles.
+        figure = wanted_figure(self.question)
+        self._figure = figure if figure is not None and figure.search(self.top.text) else None
+        self._settled = settled(self.top.text, self.question, self.vocab) if self.vocab is not None else ""
 
     def check(self, sentence: str) -> Verdict:
         text = sentence.strip()
@@ -93,9 +114,15 @@ class SentenceChecker:
         for number in _numbers(text):
             if number not in self._numbers:
                 return Verdict(False, sentence, [], f"number {number} not in facts")
+            if number not in self._own_numbers:
+                return Verdict(False, sentence, [], f"number {number} from another entry")
         for name in _CAPITALISED.findall(text):
-            if name.lower() not in self._names and name not in ("I", "I'm"):
+            if name in ("I", "I'm"):
+                continue
+            if name.lower() not in self._names:
                 return Verdict(False, sentence, [], f"name {name} not in facts")
+            if name.lower() not in self._own_names:
+                return Verdict(False, sentence, [], f"name {name} from another entry")
         words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 2]
         unsupported = [w for w in words if _stem(w) not in self._stems]
         if unsupported:
@@ -110,9 +137,36 @@ class SentenceChecker:
             )
         if first == "no" and not self._top_negated:
             return Verdict(False, sentence, [], "no against a permissive fact")
-        if not self._shown and not any(_stem(w) in self._top_stems for w in words):
-            return Verdict(False, sentence, [], "not about the best-matching entry")
+        if not self._top_negated and (_NEGATIONS & lowered or any(w.endswith("n't") for w in lowered)):
+            # "You can't change your baby's nappy" from an entry that restricts nothing.
+            return Verdict(False, sentence, [], "negates what the entry does not")
+        swap = phrasing.swapped_pair(text, self.top.text)
+        if swap:
+            return Verdict(False, sentence, [], f"pairs {swap} as the entry does not")
+        place = phrasing.misplaced(text, self.top.full)
+        if place:
+            return Verdict(False, sentence, [], f"'{place}' is not what the entry says")
+        if not self._said:
+            if not any(_stem(w) in self._top_stems for w in words):
+                return Verdict(False, sentence, [], "not about the best-matching entry")
+            if self._figure is not None and not self._figure.search(text):
+                return Verdict(False, sentence, [], "the asked figure is not first")
+            if self._settled and first != self._settled.lower().rstrip("."):
+                return Verdict(False, sentence, [], f"does not say {self._settled} first")
         return Verdict(True, sentence, [])
+
+    def shape(self, sentence: str) -> tuple[str | None, str]:
+        """The sentence as it may be shown (opener cut, repeats collapsed), or None and why
+        it is left out. Raises nothing; what is left is still checked."""
+        text = phrasing.collapse_repeats(sentence)
+        stripped = phrasing.strip_opener(text, self.top.full)
+        if stripped is None:
+            return None, "refusal-shaped"
+        if phrasing.garbled(stripped):
+            return None, "garbled repetition"
+        if phrasing.echo(stripped, f"{self.question} {self.venue}", self.top.full):
+            return None, "only the question's own words"
+        return stripped, ""
 
     def feed(self, piece: str) -> list[Verdict]:
         """Add one generated piece; return verdicts for the sentences it completed."""
@@ -138,15 +192,33 @@ class SentenceChecker:
 
     def _judge(self, pieces: list[str]) -> Verdict:
         text = "".join(pieces)
-        parts = split_sentences(text)
-        for part in parts:
-            verdict = self.check(part)
+        kept: list[str] = []
+        dropped: list[str] = []
+        for part in split_sentences(text):
+            if self._said and phrasing.said_before(part, " ".join(self._said)):
+                # A model that repeats itself goes on repeating: stop here.
+                return Verdict(False, part, [], "repeats what was said", dropped)
+            shaped, why = self.shape(part)
+            if shaped is None:
+                dropped.append(f"{part} ({why})")
+                continue
+            verdict = self.check(shaped)
             if not verdict.ok:
+                verdict.dropped = dropped
                 return verdict
-        if not self._shown and pieces:
-            pieces = [pieces[0].lstrip(), *pieces[1:]]
-        self._shown.append(text)
-        return Verdict(True, text, pieces)
+            kept.append(shaped.strip())
+            self._said.append(shaped.strip())
+        if not kept:
+            return Verdict(True, text, [], "", dropped)
+        if not dropped and " ".join(kept) == text.strip():
+            if not self._shown:
+                pieces = [pieces[0].lstrip(), *pieces[1:]]
+            out = "".join(pieces)
+        else:
+            out = (" " if self._shown else "") + " ".join(kept)
+            pieces = re.findall(r"\s*\S+", out)
+        self._shown.append(out)
+        return Verdict(True, out, pieces, "", dropped)
 
     def finish(self) -> Final:
         """After generation: does the answer state the top fact's key figures?"""
@@ -155,6 +227,12 @@ class SentenceChecker:
         if fact_numbers and not (fact_numbers & _numbers(said)):
             return Final(missing_fact=self.top.text)
         return Final()
+
+    def unsaid(self, text: str) -> str:
+        """``text`` without the sentences the answer has already said: the fact appended
+        after a phrased sentence does not repeat it."""
+        said = " ".join(self._shown)
+        return " ".join(s for s in split_sentences(text) if not phrasing.said_before(s, said))
 
 
 _SOCIAL = [
