@@ -85,7 +85,7 @@ def repeat(text: str) -> bool:
 
 
 def _after(words: list[str], i: int) -> str:
-    for w in words[i + 1 : i + 5]:
+    for w in words[i + 1 : i + 7]:
         if w not in _SKIP:
             return w
     return ""
@@ -98,10 +98,10 @@ def swap(text: str, top: str) -> bool:
         for i, w in enumerate(words):
             if w in _PLACE:
                 b = _after(words, i)
-                if b and any(b in f[j + 1 : j + 5] for f in fact_sents for j, x in enumerate(f) if x == w):
+                if b and any(b in f[j + 1 : j + 7] for f in fact_sents for j, x in enumerate(f) if x == w):
                     continue
-                if b and any(b in f for f in fact_sents) and any(w in f for f in fact_sents):
-                    return True  # both in the entry, never paired so
+                if b and any(x in _PLACE and x != w and b in f[j + 1 : j + 7] for f in fact_sents for j, x in enumerate(f)):
+                    return True  # the entry puts another place word before it
         nums = set(_NUMBER.findall(s))
         for day in {d[0] for d in _DAYS.findall(s.lower())}:
             with_day = [set(_NUMBER.findall(f)) for f in sentences(top) if day in f.lower()]
@@ -137,6 +137,8 @@ def _telling(question: str) -> set[str]:
 
 def buried(text: str, question: str) -> bool:
     sents = sentences(text)
+    if len(sents) > 1 and re.fullmatch(r"\W*(yes|no)\W*", sents[0], re.I):
+        sents = [f"{sents[0]} {sents[1]}", *sents[2:]]  # "Yes." leads the sentence it settles
     if len(sents) < 2:
         return False
     kind = _PRICE if _ASKS_PRICE.search(question) else _TIME if _ASKS_TIME.search(question) else None

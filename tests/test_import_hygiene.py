@@ -41,7 +41,8 @@ LAYERS = {
     2: ("kiosk.assistant",),
     3: ("kiosk.runtime", "kiosk.cli", "kiosk.__main__", "kiosk.doctor", "kiosk.bench", "kiosk.ui", "kiosk.web",
         "kiosk.speech", "kiosk.store", "kiosk.telemetry", "kiosk.knowledge.cli", "kiosk.knowledge.bench",
-        "kiosk.fleet", "kiosk.maint", "kiosk.answer_bench", "kiosk.firstrun", "kiosk.llm.bench"),
+        "kiosk.fleet", "kiosk.maint", "kiosk.answer_bench", "kiosk.phrasing_defects", "kiosk.firstrun",
+        "kiosk.llm.bench"),
 }  # fmt: skip
 LAYER_NAMES = {0: "core", 1: "knowledge/llm", 2: "assistant", 3: "faces/wiring"}
 

@@ -213,3 +213,32 @@ def test_a_sentence_of_only_the_venue_and_question_words_is_left_out():
     )
     shown, verdicts = run(c, "The latest I can get to see the galleries is the Northgate Museum of Art and History.")
     assert shown == "" and verdicts[0].dropped
+
+
+def test_compose_does_not_say_yes_to_a_number_the_entry_does_not_cover():
+    # The theme park's fallback for "Does my two-year-old need a ticket?" opened "Yes." (the
+    # sentence says ages 3 to 11; under-3s go free).
+    from kiosk.knowledge.answer import compose
+    from kiosk.knowledge.vocab import Vocabulary
+
+    text = (
+        "A child day ticket (ages 3 to 11) costs £24 at the gate or £19.50 online. Children under 3 go free "
+        "but must be with a paying adult."
+    )
+    vocab = Vocabulary([f"Child ticket. {text}"])
+    assert not compose(text, "Does my two-year-old need a ticket?", vocab).startswith("Yes")
+
+
+def test_compose_leads_with_the_price_a_how_much_question_asks_for():
+    # The airport's fallback for "We're going away for a week, what's the cheapest way to leave
+    # the car?" opened with the walk, not the price.
+    from kiosk.knowledge.answer import compose
+    from kiosk.knowledge.vocab import Vocabulary
+
+    text = (
+        "The Long Stay car park is a six-minute walk from the terminal along the covered walkway. Booked "
+        "online in advance it costs £13 per day or £55 for one week; if you just turn up it is £16 per day."
+    )
+    vocab = Vocabulary([f"Long Stay car park. {text}"])
+    out = compose(text, "We're going away for a week, what's the cheapest way to leave the car?", vocab)
+    assert out.startswith("Booked online in advance it costs £13")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.vocab import content_tokens, salience, tokens
 from kiosk.text import split_sentences
 
@@ -48,6 +49,7 @@ _RESTRICTIVE = frozenset(
         "however",
     ]
 )
+_NUMBER_WORDS = words("number_words")
 MAX_CHARS = 400
 """The answering sentence always; more of the entry only while the whole stays this short:
 read at a glance, heard in a few seconds."""
@@ -75,7 +77,7 @@ def _kind_bonus(question: str, sentence: str) -> float:
     return 0.0
 
 
-_ASKS_PRICE = re.compile(r"\b(how much|cost|costs|price|prices|fee|fare|charge|pay|cheap|free)\b")
+_ASKS_PRICE = re.compile(r"\b(how much|cost|costs|price|prices|fee|fees|fare|fares|charge|pay|cheap(?:er|est)?|free)\b")
 _PRICE = re.compile(r"[£$€]\s?\d|\d+\s?(p|pence|pounds?|euros?|dollars?)\b|\bfree\b", re.I)
 _ASKS_TIME = re.compile(r"\b(when|what time|how late|how early|open|opens|close|closes|shut|until|last)\b")
 _TIME = re.compile(r"\d\s?(am|pm|a\.m\.|p\.m\.)|\d[:.]\d\d|\bmidnight\b|\bnoon\b|\bclosed\b", re.I)
@@ -85,11 +87,16 @@ def wanted_figure(question: str) -> re.Pattern[str] | None:
     """The kind of figure a question asks for (a price for "how much", a time for "when"),
     as the pattern that finds it in a sentence; None when it asks for neither."""
     q = question.lower()
-    if _ASKS_PRICE.search(q):
+    if _WANTS_PRICE.search(q):
         return _PRICE
-    if _ASKS_TIME.search(q):
+    if _WANTS_TIME.search(q):
         return _TIME
     return None
+
+
+# Stricter than _ASKS_*: "can I pay by card?" or "is the cafe open?" want no figure first.
+_WANTS_PRICE = re.compile(r"\b(how much|cost|costs|price|prices|fee|fees|fare|fares|charge|cheap(?:er|est)?)\b")
+_WANTS_TIME = re.compile(r"\b(when|what time|how late|how early|until what time)\b")
 
 
 def settled(text: str, question: str, vocab: Vocabulary) -> str:
@@ -109,6 +116,10 @@ def compose(text: str, question: str, vocab: Vocabulary) -> str:
     scored = [
         (_coverage(vocab, words, s)[0] + 0.5 * _kind_bonus(question, s), i) for i, s in enumerate(sentences)
     ]
+    figure = wanted_figure(question)
+    if figure is not None and any(figure.search(s) for s in sentences):
+        # "How much ...?" is answered by a sentence with a price, whatever else matches.
+        scored = [(sc + 1.0, i) if figure.search(sentences[i]) else (sc, i) for sc, i in scored]
     best_score, best = max(scored, key=lambda x: (x[0], -x[1]))
     if best_score <= 0:
         best = 0  # nothing matches a sentence: the entry's own first sentence leads
@@ -133,7 +144,9 @@ def _yes_no(question: str, sentence: str, words: list[str], missing: list[str], 
     if not _YES_NO.match(question.strip()):
         return ""
     said = set(tokens(sentence))
-    telling = [w for w in missing if salience(w) >= 0.3]
+    # A number the sentence does not say ("my two-year-old" against "ages 3 to 11") is
+    # telling however common the word: "Yes." to it is a guess.
+    telling = [w for w in missing if salience(w) >= 0.3 or w.isdigit() or w in _NUMBER_WORDS]
     opposite = [w for w in words if w not in said and vocab.wn is not None and vocab.wn.antonyms(w) & said]
     if opposite and all(w in opposite for w in telling) and not (_RESTRICTIVE - {"closed"}) & said:
         return "No."

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from itertools import combinations
 
+from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.retrieve import STOPWORDS
 
 _OPENER = re.compile(
@@ -49,9 +50,7 @@ _REFUSAL = re.compile(
     re.I,
 )
 """A sentence that only refuses or sends the visitor away."""
-RELATIONS = frozenset(
-    ["next", "beside", "besides", "opposite", "behind", "above", "below", "beneath", "under", "underneath", "before", "after", "near", "between", "past", "across", "beyond", "inside", "outside"]
-)
+RELATIONS = words("relations")
 """Prepositions of place and order: what they pair is a fact in itself."""
 _DAY = re.compile(r"^(mon|tues|wednes|thurs|fri|satur|sun)days?$|^week(day|end)s?$")
 _UNIT = re.compile(r"^(minute|min|hour|hr|day|night|week|month|year)s?$")
@@ -193,7 +192,7 @@ def misplaced(sentence: str, entry: str) -> str:
         for i, w in enumerate(toks):
             if w not in RELATIONS:
                 continue
-            obj = next((t for t in toks[i + 1 : i + 5] if t not in _SKIP), "")
+            obj = next((t for t in toks[i + 1 : i + 7] if t not in _SKIP), "")
             if not obj or obj in RELATIONS:
                 continue
             subject = {_stem(t) for t in toks[:i] if t not in _SKIP and not t.isdigit() and len(t) > 2} & known
@@ -202,7 +201,7 @@ def misplaced(sentence: str, entry: str) -> str:
                 fstems = {_stem(t) for t in f}
                 if subject and not (subject & fstems):
                     continue
-                if any(x == w and _stem(obj) in {_stem(t) for t in f[j + 1 : j + 5]} for j, x in enumerate(f)):
+                if any(x == w and _stem(obj) in {_stem(t) for t in f[j + 1 : j + 7]} for j, x in enumerate(f)):
                     ok = True
                     break
             if not ok:
