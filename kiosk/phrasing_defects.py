@@ -32,7 +32,7 @@ from collections.abc import Iterable
 CLASSES = ("refusal", "repeat", "swap", "other_entry", "echo", "buried", "yes_no")
 
 _REFUSAL = re.compile(
-    r"^\W*(sorry|unfortunately|i'?m afraid|i am afraid|i'?m not sure|i am not sure|i don'?t know|"
+    r"^\W*(?:(?:yes|no),?\s+)?(sorry|i'?m (?:so |very )?sorry|we'?re sorry|unfortunately|i'?m afraid|i am afraid|i'?m not sure|i am not sure|i don'?t know|"
     r"i do not know|i can'?t (help|say|tell)|i cannot (help|say|tell)|i have no information|"
     r"(please )?(ask|contact) (a )?(member of )?(staff|the staff))\b",
     re.I,
