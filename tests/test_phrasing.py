@@ -242,3 +242,17 @@ def test_compose_leads_with_the_price_a_how_much_question_asks_for():
     vocab = Vocabulary([f"Long Stay car park. {text}"])
     out = compose(text, "We're going away for a week, what's the cheapest way to leave the car?", vocab)
     assert out.startswith("Booked online in advance it costs £13")
+
+
+def test_the_latest_time_asked_for_comes_first():
+    # gemma3-270m at the museum, "What's the latest I can get in to see the galleries?":
+    # "The latest I can get in to see the galleries is the Costume Room."
+    hours = Entry(
+        11,
+        "Opening hours",
+        "The museum is open Tuesday to Sunday from 10am to 5pm. Last entry to the galleries is at 4:30pm.",
+        "visiting.md",
+    )
+    c = SentenceChecker(hours, [hours], "What's the latest I can get in to see the galleries?", VENUE)
+    v = c.check("The latest I can get in to see the galleries is the museum.")
+    assert not v.ok and v.reason == "the asked figure is not first"

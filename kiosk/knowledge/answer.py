@@ -97,7 +97,7 @@ def wanted_figure(question: str) -> re.Pattern[str] | None:
 # Stricter than _ASKS_*: "can I pay by card?", "can I charge my car?" or "is the cafe open?"
 # want no figure first.
 _WANTS_PRICE = re.compile(r"\b(how much|cost|costs|price|prices|fee|fees|fare|fares|cheap(?:er|est)?)\b")
-_WANTS_TIME = re.compile(r"\b(when|what time|how late|how early|until what time)\b")
+_WANTS_TIME = re.compile(r"\b(when|what time|how late|how early|until what time|latest|earliest)\b")
 
 
 def settled(text: str, question: str, vocab: Vocabulary) -> str:
