@@ -256,3 +256,21 @@ def test_the_latest_time_asked_for_comes_first():
     c = SentenceChecker(hours, [hours], "What's the latest I can get in to see the galleries?", VENUE)
     v = c.check("The latest I can get in to see the galleries is the museum.")
     assert not v.ok and v.reason == "the asked figure is not first"
+
+
+def test_a_clause_dropped_between_a_figure_and_its_days_is_a_swap():
+    # gemma3-270m at the station, "How much does it cost to park at the shopping centre?":
+    # "It costs £2 for up to 2 hours, £7.50 for the day and all day at weekends." (the
+    # weekends are £4's: "... £7.50 for the day and £4 after 6pm on weekdays and all day at weekends").
+    car_park = Entry(
+        12,
+        "Car park",
+        "The station car park has 340 spaces, including 18 blue badge spaces near the main entrance. It costs "
+        "£2 for up to 2 hours, £7.50 for the day and £4 after 6pm on weekdays and all day at weekends.",
+        "travel.md",
+    )
+    c = SentenceChecker(car_park, [car_park], "How much is the car park at weekends?", VENUE)
+    v = c.check("It costs £2 for up to 2 hours, £7.50 for the day and all day at weekends.")
+    assert not v.ok and "pairs" in v.reason
+    assert c.check("It costs £4 after 6pm on weekdays and all day at weekends.").ok
+    assert c.check("It costs £2 for up to 2 hours and £7.50 for the day.").ok

@@ -163,13 +163,31 @@ def clauses(text: str) -> list[str]:
     return out
 
 
+def _clause_anchors(text: str) -> list[set[tuple[str, str]]]:
+    """Each clause's anchors; a clause without a figure of its own carries on the one
+    before it in the same sentence ("£4 after 6pm on weekdays and all day at weekends":
+    the weekends are £4's)."""
+    out: list[set[tuple[str, str]]] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        before: set[tuple[str, str]] = set()
+        for clause in _CLAUSE.split(sentence):
+            if not clause.strip():
+                continue
+            anchors = _anchors(clause)
+            if not any(a[0] == "number" for a in anchors):
+                anchors |= {a for a in before if a[0] == "number"}
+            out.append(anchors)
+            before = anchors
+    return out
+
+
 def swapped_pair(sentence: str, entry: str) -> str:
     """A pair of figures/days/units the sentence makes that the entry makes differently
-    (empty: none). Evidence is needed both ways: "Saturday 9am" is a swap only when the
-    entry pairs Saturday with another time and 9am with another day."""
-    fact_clauses = [_anchors(c) for c in clauses(entry)]
-    for clause in clauses(sentence):
-        anchors = _anchors(clause)
+    (empty: none). It takes evidence: "at weekends" with £7.50 is a swap when the entry
+    gives the weekends another figure (or £7.50 another day), never when the entry pairs
+    neither side with anything of the other's kind."""
+    fact_clauses = _clause_anchors(entry)
+    for anchors in _clause_anchors(sentence):
         for a, b in combinations(sorted(anchors), 2):
             if a[0] != "number" and b[0] != "number":
                 continue  # a day with a unit ("days", "Sunday") pairs nothing to check
@@ -177,7 +195,7 @@ def swapped_pair(sentence: str, entry: str) -> str:
                 continue
             a_elsewhere = any(a in f and any(x[0] == b[0] and x != b for x in f) for f in fact_clauses)
             b_elsewhere = any(b in f and any(x[0] == a[0] and x != a for x in f) for f in fact_clauses)
-            if a_elsewhere and b_elsewhere:
+            if a_elsewhere or b_elsewhere:
                 return f"{a[1]} with {b[1]}"
     return ""
 
