@@ -125,7 +125,10 @@ async function loadHealth() {
   }
   const body = document.querySelector("#health tbody");
   body.replaceChildren();
-  const facts = r.data.facts || [];
+  const order = { FAIL: 0, WARN: 1 };
+  const facts = (r.data.facts || []).map((f, i) => [f, i])
+    .sort(([a, i], [b, j]) => ((order[a.status] ?? 2) - (order[b.status] ?? 2)) || i - j)
+    .map(([f]) => f);  // what needs attention first, then the rest in the kiosk's order
   for (const f of facts) {
     const row = document.createElement("tr");
     row.className = f.status;
