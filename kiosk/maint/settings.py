@@ -192,9 +192,17 @@ def prepare_wake(new_config: Config, changes: dict[str, Any], voice: Any) -> Any
     """
     if voice is None or not any(k in changes for k in WAKE_KEYS):
         return None
+    from kiosk.errors import SpeechError
     from kiosk.speech import engines
 
-    return engines.rebuild_wake(new_config.speech, voice.front)
+    try:
+        return engines.rebuild_wake(new_config.speech, voice.front)
+    except KioskError:
+        raise
+    except Exception as e:  # an engine's own failure: refused like a bad value, the old detector stays
+        raise SpeechError(
+            "speech.wake-failed", f"the wake engine cannot take the new phrases: {e}", "run: kiosk doctor"
+        ) from e
 
 
 @dataclass
