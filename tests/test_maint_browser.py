@@ -101,9 +101,13 @@ async def test_phone_logs_in_sees_health_and_changes_the_volume_live(tmp_path):
             # narrow screen: nothing wider than the phone
             assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
-            # change the volume from the phone: written, and applied to the running voice
+            # keyboard: from the last field Tab reaches Save
+            await page.focus("#set-knowledge-path")
+            await page.keyboard.press("Tab")
+            await async_api.expect(page.locator("#settings-save")).to_be_focused()
+            # change the volume from the phone (Enter saves): written, and applied to the running voice
             await volume.fill("0.4")
-            await page.click("#settings-save")
+            await volume.press("Enter")
             result = page.locator("#settings-result")
             await async_api.expect(result).to_contain_text("Applied now: speech.volume")
             await _shot(page, "maint-phone.png")
