@@ -80,6 +80,12 @@ def run(checker: SentenceChecker, text: str) -> tuple[str, list]:
     return "".join(shown).strip(), verdicts
 
 
+def held_back(entry: Entry, question: str, sentence: str) -> str:
+    """Why the checker holds ``sentence`` back as an answer from ``entry`` ("" if it passes)."""
+    v = SentenceChecker(entry, [entry], question, VENUE).check(sentence)
+    return "" if v.ok else v.reason
+
+
 def test_a_sentence_from_another_entry_is_not_appended():
     # SmolLM2, "What time does this desk close?" (the chosen entry: the terminal's hours).
     c = SentenceChecker(HOURS, [HOURS, CHECK_IN], "What time does this desk close?", VENUE)
@@ -196,9 +202,8 @@ def test_a_negation_the_entry_does_not_make_is_held_back():
         "facilities.md",
     )
     # SmolLM2 at the museum, "I need to change my baby's nappy".
-    c = SentenceChecker(changing, [changing], "I need to change my baby's nappy", VENUE)
-    v = c.check("You can't change your baby's nappy, it's a baby changing facility.")
-    assert not v.ok and "negates" in v.reason
+    said = "You can't change your baby's nappy, it's a baby changing facility."
+    assert "negates" in held_back(changing, "I need to change my baby's nappy", said)
     # SmolLM2 at the theme park, "is the zip line included or is that x ray": the zip wire costs extra.
     zip_wire = Entry(9, "Skyline Zip Wire", "The Skyline Zip Wire costs an extra £8 per go.", "a.md")
     c = SentenceChecker(zip_wire, [zip_wire], "is the zip line included or is that x ray", VENUE)
@@ -269,8 +274,8 @@ def test_a_clause_dropped_between_a_figure_and_its_days_is_a_swap():
         "£2 for up to 2 hours, £7.50 for the day and £4 after 6pm on weekdays and all day at weekends.",
         "travel.md",
     )
-    c = SentenceChecker(car_park, [car_park], "How much is the car park at weekends?", VENUE)
-    v = c.check("It costs £2 for up to 2 hours, £7.50 for the day and all day at weekends.")
-    assert not v.ok and "pairs" in v.reason
-    assert c.check("It costs £4 after 6pm on weekdays and all day at weekends.").ok
-    assert c.check("It costs £2 for up to 2 hours and £7.50 for the day.").ok
+    question = "How much is the car park at weekends?"
+    said = "It costs £2 for up to 2 hours, £7.50 for the day and all day at weekends."
+    assert "pairs" in held_back(car_park, question, said)
+    assert not held_back(car_park, question, "It costs £4 after 6pm on weekdays and all day at weekends.")
+    assert not held_back(car_park, question, "It costs £2 for up to 2 hours and £7.50 for the day.")
