@@ -10,6 +10,13 @@ least one word with the best-matching entry, so the answer is about what was ask
 would build on an invented claim. If nothing usable was said, or the answer never
 states the fact's key figures, the fact itself is shown (marked as a fallback).
 
+Beyond which facts a sentence names, how it says them is checked too (knowledge/phrasing.py):
+a refusal-shaped opener is cut or the sentence left out, repeats are said once, an echo of
+the question is left out, figures/days/place words must be paired as the chosen entry
+pairs them, figures and names must be the chosen entry's (not another retrieved one's),
+and the first sentence must give the asked price or time and the yes/no the entry
+settles. A left-out sentence lets generation go on; a failed one stops it.
+
 Sentence granularity also suits speech: the speaker voices whole sentences as they are
 released, so what is spoken has always been checked.
 """
