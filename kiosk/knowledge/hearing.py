@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[^A-Za-z]+")
 MIN_LENGTH = 3
+_NAME_FILES = {14, 15, 18}
+"""WordNet noun files of groups, locations and persons."""
 MAX_EDITS_SAME_SOUND = 2
 VENUE_PRIOR = 1.5
 """Zipf units a word of the venue's own knowledge is likelier than in English at large."""
@@ -69,9 +71,10 @@ class Hearing:
 
     def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
-        pool = {w for w in vocab.surface | set(vocab.aliases) if w.isalpha() and len(w) >= MIN_LENGTH}
+        own = vocab.surface | vocab.lemmas
+        pool = {w for w in own | set(vocab.aliases) if w.isalpha() and len(w) >= MIN_LENGTH}
         self.pool = sorted(pool - STOPWORDS)
-        self.own = {w for w in vocab.surface if w in pool}
+        self.own = {w for w in own if w in pool}
         self._by_length: dict[int, list[str]] = {}
         for w in self.pool:
             self._by_length.setdefault(len(w), []).append(w)
@@ -95,6 +98,7 @@ class Hearing:
             or w in STOPWORDS
             or self._covered(w)
             or is_place_or_name(w)
+            or self._only_a_name(w)
         ):
             return None
         key = sound(w)
@@ -115,11 +119,24 @@ class Hearing:
                 if not ok:
                     continue
                 cost = 0.5 * d + (0.0 if same_sound else 0.5)
-                prior = VENUE_PRIOR if c in self.own else ALIAS_PRIOR
-                gain = zipf(c) + prior - cost - heard
-                if gain > 0 and (best is None or gain > best[0]):
-                    best = (gain, c)
+                own = c in self.own
+                gain = zipf(c) + (VENUE_PRIOR if own else ALIAS_PRIOR) - cost - heard
+                # The venue's own word before any everyday equivalent of another one.
+                rank = (own, gain)
+                if gain > 0 and (best is None or rank > best[0]):
+                    best = (rank, c)
         return best[1] if best else None
+
+    def _only_a_name(self, word: str) -> bool:
+        """WordNet knows the word only as a group, place or person ("york": the House of
+        York): a lowercase name, which is what it is, not a misheard venue word."""
+        wn = self.vocab.wn
+        if wn is None:
+            return False
+        counts = wn.sense_counts(word)
+        if not sum(counts.values()) or counts["n"] != sum(counts.values()):
+            return False
+        return all(s.lexfile in _NAME_FILES for s in wn.synsets(word, "n"))
 
     def correct(self, question: str) -> tuple[str, list[str]]:
         """``question`` with misheard words replaced by the venue words they stand for,
@@ -133,12 +150,22 @@ class Hearing:
             if i in skip:
                 continue
             nxt = words[j + 1] if j + 1 < len(words) else None
-            if nxt is not None and nxt == i + 2 and parts[i + 1].isspace():
-                joined = (parts[i] + parts[nxt]).lower()
-                if (
-                    joined in self._joined
-                    and not (self._covered(parts[i].lower()) and self._covered(parts[nxt].lower()))
-                ):
+            a, b = parts[i].lower(), parts[nxt].lower() if nxt is not None else ""
+            if (
+                nxt is not None
+                and nxt == i + 2
+                and parts[i + 1].isspace()
+                and a not in STOPWORDS
+                and b not in STOPWORDS
+                and not (self._covered(a) and self._covered(b))
+            ):
+                heard = (parts[i] + parts[nxt]).lower()
+                joined = heard if heard in self._joined else None
+                if joined is None and len(heard) >= 6:
+                    # vocab.cover reads a non-word as the closest knowledge word already
+                    covers = self.vocab.cover(heard)
+                    joined = next(iter(covers)) if len(covers) == 1 else self.candidate(heard)
+                if joined is not None and len(joined) >= 6:
                     out[i], out[i + 1], out[nxt] = joined, "", ""
                     fixed.append(joined)
                     skip.add(nxt)
