@@ -1,5 +1,5 @@
 """Misheard words read as the venue's own (kiosk/knowledge/hearing.py), accents folded,
-and the decision's second reading. Real WordNet, wordfreq and jellyfish; a knowledge
+the decision's second reading, and a follow-up that changes the subject. Real WordNet, wordfreq and jellyfish; a knowledge
 made here, so each case says what general behaviour it checks."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ FACTS = [
     "Toilets. Toilets are on every floor beside the lifts.",
     "Dogs. Only assistance dogs are allowed in the building.",
     "Colour printing. Colour printing costs 25p per page.",
+    "Black-and-white printing. Black and white printing costs 5p per page.",
     "Car parking. You can park in the visitor car park for £2 a day.",
     "Replacement card. A lost student card is replaced at the desk for £10.",
     "Christmas opening. We are closed over Christmas.",
@@ -106,3 +107,10 @@ def test_a_subject_the_best_entry_does_not_cover_lowers_the_confidence(small_kno
     assert on.hits[0].entry.title == off.hits[0].entry.title == "Colour printing"
     assert off.features["off_entry_subject"] > on.features["off_entry_subject"]
     assert off.confidence < on.confidence
+
+
+def test_a_follow_up_that_changes_the_subject_gets_the_entry_for_its_new_words(small_knowledge):
+    first = decide(small_knowledge, "How much is black and white printing?")
+    assert first.hits[0].entry.title == "Black-and-white printing"
+    then = decide(small_knowledge, "And colour?", previous="How much is black and white printing?")
+    assert then.action != "refuse" and then.hits[0].entry.title == "Colour printing"

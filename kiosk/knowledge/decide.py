@@ -168,12 +168,40 @@ def decide(
                 alone = second
     if previous and _is_follow_up(question):
         joined = f"{previous} {question}"
-        together = _judge(knowledge, joined, joined, k, cal, refuse, instant)
+        together = _judge(knowledge, joined, joined, max(k, FOLLOW_UP_K), cal, refuse, instant)
+        if _OPENER.match(question):  # "and colour?" changes the subject; "for them?" keeps it
+            together = _about_the_new_words(knowledge, question, together, cal, refuse, instant)
+        together.hits = together.hits[:k]
         # "and a return?" is about the bus just asked about, even if "return" alone
         # matches another entry better: an explicit opener keeps the context.
         if together.confidence > alone.confidence or (_OPENER.match(question) and together.action != "refuse"):
             return together
     return alone
+
+
+FOLLOW_UP_K = 5
+"""Entries a follow-up's joined question looks through for one that says its new words."""
+
+
+def _about_the_new_words(
+    knowledge: Knowledge, question: str, together: Decision, cal: Calibration, refuse: float, instant: float
+) -> Decision:
+    """"How much is black and white printing?" then "and colour?": the joined question
+    still finds the black-and-white entry first, but the visitor has changed the subject
+    to what the follow-up says. The first retrieved entry that covers every telling word
+    of the follow-up the knowledge knows (WordNet forms included) goes first, and the
+    decision is judged again on that order."""
+    vocab = knowledge.vocab
+    new = [vocab.cover(w) for w in dict.fromkeys(content_tokens(question)) if salience(w) >= 0.3]
+    new = [c for c in new if c]
+    hits = together.hits
+    if not new or not hits or all(c & vocab.entry_lemmas[hits[0].entry.id] for c in new):
+        return together
+    for i, h in enumerate(hits[1:], 1):
+        if all(c & vocab.entry_lemmas[h.entry.id] for c in new):
+            order = [h, *hits[:i], *hits[i + 1 :]]
+            return _classify(knowledge, together.query, together.query, order, cal, refuse, instant)
+    return together
 
 
 def _is_follow_up(question: str) -> bool:
@@ -184,8 +212,22 @@ def _judge(
     knowledge: Knowledge, question: str, query: str, k: int, cal: Calibration, refuse: float, instant: float
 ) -> Decision:
     hits = knowledge.search(query, max(k, 2))
+    return _classify(knowledge, question, query, hits, cal, refuse, instant, k)
+
+
+def _classify(
+    knowledge: Knowledge,
+    question: str,
+    query: str,
+    hits: list[Hit],
+    cal: Calibration,
+    refuse: float,
+    instant: float,
+    k: int | None = None,
+) -> Decision:
     if not hits:
         return Decision("refuse", 0.0, [], query, "nothing in the knowledge")
+    k = k if k is not None else len(hits)
     x = features(knowledge, question, hits)
     p = cal.probability(x)
     named = dict(zip(FEATURES, (round(float(v), 4) for v in x), strict=True))
