@@ -10,6 +10,9 @@ nearest entry is:
 - each content word of the question is covered by the knowledge or not (vocab.py:
   WordNet base forms and everyday equivalents, wordfreq rarity, rapidfuzz for
   mishearings), and by the best entry or not;
+- a subject the best entry does not cover ("law" and "school" in "is the law school
+  building open on Saturdays" against the library's hours) weighs against it
+  (``off_entry_subject``: the strongest such word by ``subject_weight``);
 - these, the encoder's cosine, the margin to the next entry and the lexical match are the
   features of a small logistic model (coefficients in assets/decide.toml), fitted on the
   question sets of the demo venue and the older held-out venues ("is the best entry the
@@ -23,7 +26,10 @@ nearest entry is:
   side of the comparison.
 
 A follow-up ("and on Sundays?", "what about for children?") is decided with the previous
-question when that is clearly better than alone.
+question when that is clearly better than alone; one that opens with "and"/"what about"
+gets the first retrieved entry that says its new words. A question with words the
+knowledge does not cover is read a second time with them read as the venue's words
+(hearing.py: "is there a lou" -> loo) when the first reading is not instant.
 """
 
 from __future__ import annotations
@@ -245,7 +251,8 @@ def _classify(
 
 def training_sets() -> list[tuple[Path, Path, str]]:
     """(knowledge folder, question set, name): the demo venue and the older held-out venues.
-    Venues added later (airport, theme park, ...) are kept OUT, so they stay a test."""
+    Venues added later (university library, shopping centre, ...) are kept OUT, so they
+    stay a test; the airport and theme park, a test for the first fit, joined the second."""
     out = [(paths.DEMO_KNOWLEDGE_DIR, paths.BENCH_DIR / "demo_questions.toml", "demo")]
     for name in TRAINING_VENUES:
         folder = paths.BENCH_DIR / "venues" / name
