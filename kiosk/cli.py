@@ -81,9 +81,11 @@ def report(error: KioskError) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from kiosk import systemd
     from kiosk.ui.app import run_app
 
-    return run_app(cfg)
+    with systemd.screen_on_tty():
+        return run_app(cfg)
 
 
 def _cmd_ask(args: argparse.Namespace, cfg: config_mod.Config) -> int:

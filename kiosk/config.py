@@ -447,6 +447,7 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>", strict: bool =
     config with a typo, and says so to staff, rather than going dark."""
     cfg = Config(source=source)
     known = sections()
+    deferred: list[tuple[Any, str, Any, Any]] = []
 
     def problem(e: ConfigError) -> None:
         if strict:
@@ -480,12 +481,26 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>", strict: bool =
                 continue
             previous = getattr(sec, key)
             try:
-                setattr(sec, key, _check_type(f"{sec_name}.{key}", hints[key], value))
-                if not strict:  # judge each key on its own, so a bad one can be left out
-                    _check_ranges(cfg)
+                checked = _check_type(f"{sec_name}.{key}", hints[key], value)
             except ConfigError as e:
-                setattr(sec, key, previous)
                 problem(e)
+                continue
+            setattr(sec, key, checked)
+            if not strict:  # judge each key on its own, so a bad one can be left out
+                try:
+                    _check_ranges(cfg)
+                except ConfigError:
+                    # It may depend on a key further down ([llm] backends names a
+                    # [llm.backend.NAME] section read after it): judged again at the end.
+                    setattr(sec, key, previous)
+                    deferred.append((sec, key, previous, checked))
+    for sec, key, previous, value in deferred:
+        setattr(sec, key, value)
+        try:
+            _check_ranges(cfg)
+        except ConfigError as e:
+            setattr(sec, key, previous)
+            problem(e)
     _check_ranges(cfg)  # strict: the whole file at once (keys may depend on each other)
     return cfg
 

@@ -12,8 +12,12 @@ screen that no longer answers) stops the pings and systemd restarts the service 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
+import sys
+from collections.abc import Iterator
 
 
 def notify(state: str) -> bool:
@@ -51,3 +55,36 @@ def ping() -> bool:
 
 def stopping() -> bool:
     return notify("STOPPING=1")
+
+
+@contextlib.contextmanager
+def screen_on_tty() -> Iterator[None]:
+    """Give Textual the terminal when systemd gave stdout the tty and stderr the journal.
+
+    Textual draws on ``sys.__stderr__`` (its Linux driver writes there). Under kiosk.service
+    stdout is tty1 and stderr the journal, so the screen would go to the journal and tty1
+    would stay black (seen in the booted test image: the journal filled with escape codes).
+    Here fd 2 becomes the tty while the app runs and log records keep going to the journal;
+    afterwards fd 2 is the journal again, so a traceback that ends the kiosk is kept there.
+    Anywhere else (a developer's terminal, the tests) nothing changes.
+    """
+    if os.isatty(2) or not os.isatty(1):
+        yield
+        return
+    journal = os.dup(2)
+    stream = os.fdopen(os.dup(journal), "w", buffering=1, encoding="utf-8", errors="replace")
+    moved = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
+            moved.append((handler, handler.setStream(stream)))
+    sys.stderr.flush()
+    os.dup2(1, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(journal, 2)
+        os.close(journal)
+        for handler, old in moved:
+            handler.setStream(old)
+        stream.close()

@@ -134,6 +134,23 @@ def test_dependent_keys_are_judged_together(tmp_path):
     assert (cfg.llm.max_tokens, cfg.llm.n_ctx) == (2000, 8192)
 
 
+def test_lenient_load_judges_a_key_with_the_keys_read_after_it(tmp_path):
+    """The running kiosk loads leniently: a key that names a later one must not fall back.
+
+    Found in the booted test image: [llm] backends = ["hailo"] comes before its
+    [llm.backend.hailo] section, and a per-key check put the kiosk back on the CPU backend."""
+    path = tmp_path / "k.toml"
+    path.write_text('[llm]\nbackends = ["hailo"]\nmax_tokens = 2000\nn_ctx = 8192\n\n'
+                    '[llm.backend.hailo]\nkind = "ollama"\nurl = "http://127.0.0.1:8000"\n')
+    cfg = config_mod.load(path, strict=False)
+    assert cfg.problems == []
+    assert cfg.llm.backends == ["hailo"] and "hailo" in cfg.llm.backend
+    assert (cfg.llm.max_tokens, cfg.llm.n_ctx) == (2000, 8192)
+    path.write_text('[llm]\nbackends = ["nowhere"]\n')
+    cfg = config_mod.load(path, strict=False)
+    assert cfg.llm.backends == ["cpu"] and [p.code for p in cfg.problems] == ["config.range"]
+
+
 def test_lenient_load_keeps_the_venue_and_lists_the_bad_keys(tmp_path):
     path = tmp_path / "k.toml"
     path.write_text('[venue]\nname = "Town Museum"\n[llm]\nmax_tokenz = 3\nmax_tokens = "many"\n[session]\n'

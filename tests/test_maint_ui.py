@@ -247,13 +247,18 @@ async def test_screens_show_real_values_from_real_parts(tmp_path, knowledge, llm
         await pilot.pause(0.1)
         screen.query_one("#set-speech-volume", Input).value = "0.5"
         screen.query_one("#set-speech-wake_phrases", Input).value = "hello kiosk, hello library"
+        same_folder = app.config.knowledge.path.rstrip("/") + "/."
+        screen.query_one("#set-knowledge-path", Input).value = same_folder
         await press(pilot, app, "#settings-save")
         await wait_for(pilot, lambda: "Saved" in text_of(app, "#settings-text") or "fix" in text_of(app, "#settings-text"))
         result = text_of(app, "#settings-text")
-        assert "Applied now: speech.volume" in result and "After a restart: speech.wake_phrases" in result
+        assert "Applied now: speech.volume, speech.wake_phrases" in result, result
+        assert "After a restart: knowledge.path" in result
         assert app.config.speech.volume == 0.5
+        assert app.config.speech.wake_phrases == ["hello kiosk", "hello library"]  # live (no voice loop here)
         reread = config_mod.load(cfg.source)
         assert reread.speech.wake_phrases == ["hello kiosk", "hello library"]
+        assert reread.knowledge.path == same_folder
         assert "# kept by the settings writer" in Path(cfg.source).read_text()
         assert screen.query_one("#settings-restart", Button).display
         # actions: reload the knowledge, then restart (the app exits asking for it)

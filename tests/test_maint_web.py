@@ -3,80 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import re
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import aiohttp
 import pytest
-from maint_support import PIN, Clock
+from maint_support import PIN, Clock, login, maint_server
 
 from kiosk import config as config_mod
-from kiosk import runtime
-from kiosk.maint import pin as pin_mod
 from kiosk.maint.lockout import FIRST_LOCK_S
-from kiosk.web.bench import LoopbackResolver
-from kiosk.web.maint import COOKIE, CSRF_HEADER, MAINT
-from kiosk.web.server import start_web
-from tests.web_support import HOST, client_context, shared_pki
-
-
-@dataclass
-class Maint:
-    base: str
-    app: object
-    config: config_mod.Config
-    config_file: Path
-    ca: object
-    clients: list[aiohttp.ClientSession]
-
-    def client(self, address: str = "127.0.0.1") -> aiohttp.ClientSession:
-        """A browser on its own loopback address (127.0.0.x), with its own cookie jar."""
-        connector = aiohttp.TCPConnector(
-            ssl=client_context(self.ca), resolver=LoopbackResolver(), limit=0, local_addr=(address, 0)
-        )
-        session = aiohttp.ClientSession(connector=connector)
-        self.clients.append(session)
-        return session
-
-    @property
-    def state(self):
-        return self.app[MAINT]
-
-
-@contextlib.asynccontextmanager
-async def maint_server(tmp_path: Path, pin: bool = True, **maint) -> AsyncIterator[Maint]:
-    files, ca = shared_pki()
-    cfg_file = tmp_path / "kiosk.toml"
-    values = {"pin_file": str(tmp_path / "maint-pin"), **maint}
-    cfg_file.write_text(
-        "# the operator's own comment, kept by the settings writer\n"
-        f'[data]\ndir = "{tmp_path / "data"}"\n[speech]\nenabled = false\n[log]\nenabled = false\n'
-        '[knowledge]\nembeddings = false\n'
-        f'[web]\ncert = "{files.cert}"\nkey = "{files.key}"\nport = 0\nhost = "127.0.0.1"\n'
-        "[maint]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
-    )
-    cfg = config_mod.load(cfg_file)
-    if pin:
-        pin_mod.write_pin_file(pin_mod.pin_file(cfg), pin_mod.hash_pin(PIN))
-    rt = runtime.build(cfg, with_llm=False)
-    handle = await start_web(rt, poll_s=0.2)
-    m = Maint(f"https://{HOST}:{handle.port}", handle.app, cfg, cfg_file, ca.cert, [])
-    try:
-        yield m
-    finally:
-        for c in m.clients:
-            await c.close()
-        await handle.stop()
-        rt.close()
-
-
-async def login(client: aiohttp.ClientSession, base: str, pin: str = PIN) -> tuple[int, dict, dict]:
-    async with client.post(f"{base}/maint/login", json={"pin": pin}) as r:
-        return r.status, await r.json(), dict(r.headers)
+from kiosk.web.maint import COOKIE, CSRF_HEADER
 
 
 async def test_brute_force_from_several_addresses_is_locked_out(tmp_path):
@@ -120,7 +56,8 @@ async def test_no_maint_data_without_a_session(tmp_path):
         anon = m.client()
         for method, path in (("GET", "/maint/api/health"), ("GET", "/maint/api/log"),
                              ("GET", "/maint/api/settings"), ("POST", "/maint/api/settings"),
-                             ("POST", "/maint/logout")):  # fmt: skip
+                             ("GET", "/maint/api/session"), ("POST", "/maint/api/reload"),
+                             ("POST", "/maint/api/restart"), ("POST", "/maint/logout")):  # fmt: skip
             async with anon.request(method, f"{m.base}{path}", json={"speech.volume": 0.1}) as r:
                 body = await r.text()
                 assert r.status == 401, path
@@ -132,6 +69,58 @@ async def test_no_maint_data_without_a_session(tmp_path):
         assert status == 401 and body["error"]["code"] == "maint.wrong-pin" and body["failures"] == 1
         async with anon.get(f"{m.base}/maint/api/health") as r:
             assert r.status == 401  # a wrong PIN gives no session
+
+
+async def test_the_page_shell_holds_no_data_and_keeps_the_csp(tmp_path):
+    """GET /maint answers without a session, but with code only: no value of this kiosk."""
+    async with maint_server(tmp_path, sections={"venue": {"name": "Harbour Museum"}}) as m:
+        anon = m.client()
+        secrets_of_this_kiosk = ["Harbour Museum", "hello kiosk", str(tmp_path), m.config.knowledge.path,
+                                 "MiB available", "482915"]  # fmt: skip
+        for path, kind in (("/maint", "text/html"), ("/maint/maint.js", "javascript"), ("/maint/maint.css", "text/css")):
+            async with anon.get(f"{m.base}{path}") as r:
+                body = await r.text()
+                assert r.status == 200 and kind in r.headers["Content-Type"], path
+                assert r.headers["Cache-Control"] == "no-store"
+                csp = r.headers["Content-Security-Policy"]
+                assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+                assert r.headers["X-Frame-Options"] == "DENY"
+                assert not [s for s in secrets_of_this_kiosk if s in body], path
+        async with anon.get(f"{m.base}/maint") as r:
+            page = await r.text()
+        assert "<script" in page and "<script>" not in page and not re.search(r"\son[a-z]+=", page)
+        assert 'inputmode="numeric"' in page and 'autocomplete="off"' in page
+        assert "style=" not in page and "<style" not in page  # the CSP forbids inline style: none used
+        assert "http://" not in page and "https://" not in page  # nothing from anywhere else
+
+
+async def test_session_reload_and_restart_over_https(tmp_path):
+    async with maint_server(tmp_path) as m:
+        tech = m.client()
+        _, body, _ = await login(tech, m.base)
+        csrf = {CSRF_HEADER: body["csrf"]}
+        async with tech.get(f"{m.base}/maint/api/session") as r:
+            info = await r.json()
+        assert r.status == 200 and info["csrf"] == body["csrf"] and info["can_restart"] is False
+        async with tech.post(f"{m.base}/maint/api/reload") as r:
+            assert r.status == 403  # no token: nothing done
+        async with tech.post(f"{m.base}/maint/api/reload", headers=csrf) as r:
+            said = await r.json()
+        assert r.status == 200 and said["reloaded"].startswith("32 entries")
+        async with tech.post(f"{m.base}/maint/api/restart", headers=csrf) as r:
+            err = (await r.json())["error"]
+        assert r.status == 409 and "systemctl restart" in err["fix"]
+        # the kiosk app registers its restart; the web asks for it after answering
+        from kiosk.maint.live import parts_for
+
+        asked: list[bool] = []
+        parts_for(m.rt.assistant).restart = lambda: asked.append(True)
+        async with tech.get(f"{m.base}/maint/api/session") as r:
+            assert (await r.json())["can_restart"] is True
+        async with tech.post(f"{m.base}/maint/api/restart", headers=csrf) as r:
+            assert r.status == 202 and not asked  # answered first
+        await asyncio.sleep(1.0)
+        assert asked == [True]
 
 
 async def test_login_cookie_health_and_settings_with_csrf(tmp_path):
@@ -207,6 +196,9 @@ async def test_no_pin_and_web_switched_off(tmp_path):
         async with m.client().post(f"{m.base}/maint/login", json={"pin": PIN}) as r:
             status = r.status
         assert status == 404
+        for path in ("/maint", "/maint/maint.js", "/maint/api/session"):
+            async with m.client().get(f"{m.base}{path}") as r:
+                assert r.status == 404, path
 
 
 @pytest.fixture(autouse=True)

@@ -80,3 +80,29 @@ def test_no_key_leaves_the_kiosk_and_sigterm_ends_it_cleanly(tmp_path, terminal)
     status = terminal.value("#{pane_dead_status}/#{pane_dead_signal}")
     assert status == "0/", f"exit status/signal {status}; screen:\n{terminal.screen()}"
     assert terminal.value("#{alternate_on}") == "0"  # the terminal was handed back
+
+
+def test_under_systemd_the_screen_goes_to_the_tty_and_the_log_to_the_journal(tmp_path, terminal):
+    """kiosk.service gives stdout tty1 and stderr the journal; Textual draws on stderr.
+
+    Booted in the QEMU test image, the kiosk once drew its screen into the journal (escape
+    codes every half second) and left tty1 black. Here stderr is a file, as the journal is."""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(
+        f'[data]\ndir = "{tmp_path / "data"}"\n'
+        '[knowledge]\nembeddings = false\nnot_a_key = 1\n'
+        '[llm]\nmodel = "no-such-model"\n'
+        '[speech]\nenabled = false\n[log]\nenabled = false\n'
+    )
+    journal = tmp_path / "journal.txt"
+    env = f"PYTHONPATH={REPO} TERM=xterm-256color"
+    cmd = f"cd {tmp_path} && exec env {env} {sys.executable} -m kiosk --config {cfg} run 2>{journal}"
+    terminal("new-session", "-d", "-s", "kiosk", "-x", "80", "-y", "24", cmd)
+    terminal("set-option", "-t", "kiosk", "remain-on-exit", "on")
+    terminal.wait(lambda: "Type your question" in terminal.screen(), 180, "the attract screen on the tty")
+    os.kill(int(terminal.value("#{pane_pid}")), 15)
+    terminal.wait(lambda: terminal.value("#{pane_dead}") == "1", 30, "exit on SIGTERM")
+    logged = journal.read_text(errors="replace")
+    assert "knowledge.not_a_key" in logged  # what the kiosk says for staff stays in the journal
+    assert "\x1b[" not in logged  # and no screen drawing went there
+    assert terminal.value("#{pane_dead_status}") == "0"

@@ -10,49 +10,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from playwright import async_api
 
-from tests.web_support import HOST, serving, shared_pki
+from tests.web_support import launch_browser as _browser
+from tests.web_support import serving
 
-CHROMIUM = "/usr/bin/chromium"
 # No skips: chromium, certutil (libnss3-tools) and playwright come with os-image/install.sh
 # test, and a missing one must fail here rather than pass unseen.
 pytestmark = [pytest.mark.llm]
-
-
-def _nss_home(tmp_path: Path, ca_pem: Path) -> Path:
-    home = tmp_path / "home"
-    db = home / ".pki" / "nssdb"
-    db.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
-    subprocess.run(
-        ["certutil", "-A", "-d", f"sql:{db}", "-n", "kiosk dev CA", "-t", "C,,", "-i", str(ca_pem)],
-        check=True,
-    )
-    return home
-
-
-async def _browser(pw, tmp_path: Path):
-    files, _ = shared_pki()
-    home = _nss_home(tmp_path, files.ca_cert)
-    return await pw.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        env={**os.environ, "HOME": str(home)},
-        args=[
-            "--no-sandbox",
-            f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",  # Playwright itself gives each launch a fresh --user-data-dir
-        ],
-    )
 
 
 async def test_browser_asks_and_sees_the_answer_stream(tmp_path):

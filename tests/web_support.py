@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from kiosk.web.bench import LoopbackResolver
 from kiosk.web.server import WebHandle, start_web
 
 HOST = "kiosk-001.fleet.test"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def write_pair(tmp: Path, leaf: devca.Issued, chain: list[x509.Certificate], name: str = "site"):
@@ -177,3 +180,40 @@ class SlowLLM:
                 return
             time.sleep(self.step_s)
             yield f" word{i}"
+
+
+# --- a real browser -------------------------------------------------------------------------
+
+
+def _nss_home(tmp_path: Path, ca_pem: Path) -> Path:
+    home = tmp_path / "home"
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
+    subprocess.run(
+        ["certutil", "-A", "-d", f"sql:{db}", "-n", "kiosk dev CA", "-t", "C,,", "-i", str(ca_pem)],
+        check=True,
+    )
+    return home
+
+
+async def launch_browser(pw, tmp_path: Path):
+    """Debian's chromium, headless, trusting the dev CA the honest way (its NSS database in a
+    throw-away HOME, no certificate-error overrides), with HOST mapped to 127.0.0.1 so the
+    real name goes in SNI and Host."""
+    files, _ = shared_pki()
+    home = _nss_home(tmp_path, files.ca_cert)
+    return await pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        env={**os.environ, "HOME": str(home)},
+        args=[
+            "--no-sandbox",
+            f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",  # Playwright itself gives each launch a fresh --user-data-dir
+        ],
+    )

@@ -8,17 +8,24 @@ to a temp file, fsynced and renamed over the old one, so a power cut or SIGKILL 
 instant leaves the old file or the new one, never half of one.
 
 Keys that the running kiosk can take at once are applied live; the others wait for the
-restart the screen offers. Until that restart has started cleanly a marker in the data
+restart the screen offers. Wake phrases and sensitivity are live: a new detector is
+built from the engine already loaded (``engines.rebuild_wake``) *before* the file is
+written, so a phrase the engine cannot spot is refused with nothing changed, and the
+voice loop's audio thread swaps it in between two chunks. Only the knowledge path waits:
+the index is built from it at start (the "reload the knowledge" action re-reads the
+folder already configured). Until that restart has started cleanly a marker in the data
 dir remembers the change; a start that refuses the new file (a bad key, a knowledge
 folder that does not load) puts the kept version back and says so to staff.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +37,19 @@ from kiosk.atomic import write_atomic
 from kiosk.config import Config
 from kiosk.errors import ConfigError, KioskError, MaintError
 
-LIVE = ("speech.volume", "speech.mute", "session.idle_reset_s", "venue.name", "venue.staff_pointer")
+WAKE_KEYS = ("speech.wake_phrases", "speech.wake_sensitivity")
+"""Applied by swapping the voice loop's wake detector for one built for the new values."""
+LIVE = (
+    "speech.volume",
+    "speech.mute",
+    *WAKE_KEYS,
+    "session.idle_reset_s",
+    "venue.name",
+    "venue.staff_pointer",
+)
 """Applied to the running kiosk at once."""
-RESTART = ("speech.wake_phrases", "speech.wake_sensitivity", "knowledge.path")
-"""Read when the engines and the index are built: they need the restart the screen offers."""
+RESTART = ("knowledge.path",)
+"""Read when the index is built at start: it needs the restart the screen offers."""
 EDITABLE = LIVE + RESTART
 PENDING = "maint-settings-pending.json"
 
@@ -43,6 +59,30 @@ def current(config: Config) -> dict[str, Any]:
     for key in EDITABLE:
         section, name = key.split(".")
         out[key] = getattr(getattr(config, section), name)
+    return out
+
+
+def describe(config: Config) -> dict[str, dict[str, Any]]:
+    """Each editable key for a form: value, kind (number, bool, list, text), its doc and range.
+
+    Read from the config's own field metadata, so the web page's labels and limits are
+    the ones the loader enforces and the README's table lists.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in current(config).items():
+        section, name = key.split(".")
+        meta = {f.name: f.metadata for f in dataclasses.fields(getattr(config, section))}[name]
+        kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, int | float) else \
+            "list" if isinstance(value, list) else "text"  # fmt: skip
+        field: dict[str, Any] = {
+            "value": value,
+            "kind": kind,
+            "doc": meta.get("doc", ""),
+            "live": key in LIVE,
+        }
+        if "range" in meta:
+            field["min"], field["max"] = meta["range"]
+        out[key] = field
     return out
 
 
@@ -62,8 +102,6 @@ def config_file(config: Config) -> Path:
 
 def prev_file(path: Path) -> Path:
     return path.with_name(path.name + ".prev")
-
-
 
 
 def merged_text(old_text: str, changes: dict[str, Any]) -> str:
@@ -92,14 +130,23 @@ def validate(text: str, source: str) -> Config:
         ) from e
 
 
-def write_settings(path: Path, changes: dict[str, Any], data_dir: Path | None = None) -> Config:
+def write_settings(
+    path: Path,
+    changes: dict[str, Any],
+    data_dir: Path | None = None,
+    prepare: Callable[[Config], Any] | None = None,
+) -> Config:
     """Validate and write ``changes`` into ``path``; returns the config as it now reads.
 
     With ``data_dir``, a change that needs a restart leaves the pending marker there.
+    ``prepare(new_config)`` runs after validation and before writing: a KioskError it
+    raises refuses the change with the file untouched.
     """
     old_text = path.read_text("utf-8") if path.exists() else ""
     new_text = merged_text(old_text, changes)
     new_config = validate(new_text, str(path))
+    if prepare is not None:
+        prepare(new_config)
     try:
         if path.exists():
             write_atomic(prev_file(path), old_text)
@@ -118,8 +165,11 @@ def write_settings(path: Path, changes: dict[str, Any], data_dir: Path | None = 
     return new_config
 
 
-def apply_live(config: Config, changes: dict[str, Any], voice: Any = None) -> list[str]:
-    """Set the live keys on the running config (and voice); returns the keys that wait for a restart."""
+def apply_live(config: Config, changes: dict[str, Any], voice: Any = None, wake: Any = None) -> list[str]:
+    """Set the live keys on the running config (and voice); returns the keys that wait for a restart.
+
+    ``wake`` is the detector ``prepare_wake`` built for the new phrases or sensitivity.
+    """
     waiting = []
     for key, value in changes.items():
         section, name = key.split(".")
@@ -129,7 +179,59 @@ def apply_live(config: Config, changes: dict[str, Any], voice: Any = None) -> li
                 setattr(voice, name, value)
         else:
             waiting.append(key)
+    if voice is not None and wake is not None:
+        voice.swap_wake(wake)
     return waiting
+
+
+def prepare_wake(new_config: Config, changes: dict[str, Any], voice: Any) -> Any:
+    """The wake detector for changed phrases or sensitivity (blocking), or None if none is needed.
+
+    Built from the running voice loop's engines; a SpeechError (a word the engine cannot
+    spot) propagates so the change is refused before anything is written.
+    """
+    if voice is None or not any(k in changes for k in WAKE_KEYS):
+        return None
+    from kiosk.errors import SpeechError
+    from kiosk.speech import engines
+
+    try:
+        return engines.rebuild_wake(new_config.speech, voice.front)
+    except KioskError:
+        raise
+    except Exception as e:  # an engine's own failure: refused like a bad value, the old detector stays
+        raise SpeechError(
+            "speech.wake-failed", f"the wake engine cannot take the new phrases: {e}", "run: kiosk doctor"
+        ) from e
+
+
+@dataclass
+class Saved:
+    path: Path
+    applied: list[str]
+    after_restart: list[str]
+
+
+def save(config: Config, changes: dict[str, Any], voice: Any = None) -> tuple[Saved, Callable[[], None]]:
+    """Validate, prepare, write (blocking, in a worker); returns the result and its live step.
+
+    The live step (``apply()``) changes the running config and voice: call it on the
+    event loop once this returns. KioskError: nothing written, nothing changed.
+    """
+    path = config_file(config)
+    built: dict[str, Any] = {}
+
+    def prepare(new_config: Config) -> None:
+        built["wake"] = prepare_wake(new_config, changes, voice)
+
+    write_settings(path, changes, config.data_dir, prepare=prepare)
+    waiting = [k for k in changes if k not in LIVE]
+    saved = Saved(path, [k for k in changes if k in LIVE], waiting)
+
+    def apply() -> None:
+        apply_live(config, changes, voice, built.get("wake"))
+
+    return saved, apply
 
 
 def parse_value(key: str, text: str) -> Any:

@@ -154,12 +154,16 @@ kiosk's own echo a barge-in is spotted only at the most sensitive setting (measu
 
 
 def build_wake(
-    cfg: SpeechConfig, choice: Choice | None = None, whisper: stt.WhisperTranscriber | None = None
+    cfg: SpeechConfig,
+    choice: Choice | None = None,
+    whisper: stt.WhisperTranscriber | None = None,
+    vosk_model: object = None,
 ) -> wake.WakeWordDetector:
+    """The detector for ``cfg``; ``whisper`` and ``vosk_model``, when given, are reused, not loaded."""
     choice = choice or choose_wake(cfg)
     if choice.engine == "vosk" and choice.model is not None:
         try:
-            return wake.VoskWake(choice.model, cfg.wake_phrases)
+            return wake.VoskWake(choice.model, cfg.wake_phrases, model=vosk_model)
         except SpeechError as e:
             if cfg.wake_engine == "vosk" or e.code not in ("speech.wake-no-unk", "speech.wake-phrase"):
                 raise
@@ -173,10 +177,27 @@ def build_wake(
         def verify(pcm: bytes) -> str:
             return verifier.decode(pcm, prompt=prompt)
 
-        return wake.VerifiedWake(wake.PocketsphinxWake(cfg.wake_phrases, boosted), verify, "whisper")
+        spotter = wake.PocketsphinxWake(cfg.wake_phrases, boosted)
+        return wake.VerifiedWake(spotter, verify, "whisper", source=verifier)
     if choice.engine == "pocketsphinx":
         return wake.PocketsphinxWake(cfg.wake_phrases, cfg.wake_sensitivity)
     raise SpeechError("speech.no-wake-engine", f"no wake-word engine: {choice.reason}", "see: kiosk doctor")
+
+
+def rebuild_wake(cfg: SpeechConfig, front: fe.FrontEnd) -> wake.WakeWordDetector:
+    """A detector for new wake phrases or sensitivity, built from what ``front`` already loaded.
+
+    Blocking (a pocketsphinx decoder takes ~0.2 s here), so call it off the audio thread
+    and hand the result to ``VoiceLoop.swap_wake``. The Vosk model and the Whisper
+    verifier are reused rather than loaded again; raises SpeechError (with the fix) for a
+    phrase the engine cannot spot, before anything is swapped.
+    """
+    old = front.wake
+    vosk_model = getattr(old, "model", None)
+    whisper = getattr(old, "source", None)
+    if not isinstance(whisper, stt.WhisperTranscriber):
+        whisper = front.transcriber if isinstance(front.transcriber, stt.WhisperTranscriber) else None
+    return build_wake(cfg, whisper=whisper, vosk_model=vosk_model)
 
 
 def build_transcriber(cfg: SpeechConfig, choice: Choice | None = None, threads: int = 0) -> stt.Transcriber:

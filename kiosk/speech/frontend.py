@@ -175,6 +175,16 @@ class FrontEnd:
         self.mode = Mode.DEAF
         self._after_deaf = lambda: self.listen(self.timeouts.follow_up_s)
 
+    def set_wake(self, detector: WakeWordDetector, phrases: tuple[str, ...] = ()) -> None:
+        """Spot with ``detector`` from the next chunk on (new phrases or sensitivity, live).
+
+        Audio-thread only (through the loop's command queue), so no chunk is ever fed to a
+        detector being replaced. Mid-utterance the question goes on; the old detector's
+        half-heard audio goes with it.
+        """
+        self.wake = detector
+        self.wake_phrases = phrases or detector.phrases
+
     def close(self) -> None:
         """Let the engines' own threads finish (called once the loop has stopped)."""
         for engine in (self.transcriber, self.wake):

@@ -110,6 +110,20 @@ class VoiceLoop:
         self._command(self.front.idle)
         self._start_answer(text)
 
+    def swap_wake(self, detector: Any) -> None:
+        """Listen for new wake phrases from the next chunk on, without a restart.
+
+        ``detector`` comes from ``engines.rebuild_wake`` (built off this thread); the swap
+        itself runs on the audio thread between two chunks, via the command queue.
+        """
+        phrases = tuple(detector.phrases)
+
+        def swap() -> None:
+            self.front.set_wake(detector, phrases)
+            self.wake_engine = detector.name
+
+        self._command(swap)
+
     def stop(self) -> None:
         self._stop.set()
         self.source.close()

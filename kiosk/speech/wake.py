@@ -9,6 +9,11 @@ speech instead of forcing it onto a phrase.
 Both report how long ago the phrase ended (``tail_s``), so the pipeline can hand a
 question said in the same breath ("hello kiosk, when do you open?") to the transcriber
 without cutting off its first word.
+
+New phrases or a new sensitivity need a new detector, not a restart: each keeps what is
+expensive to load (``VoskWake.model``, ``VerifiedWake.source``) so ``engines.rebuild_wake``
+can build the replacement from it in a fraction of a second, and the voice loop swaps it
+in between two chunks (``FrontEnd.set_wake``, run on the audio thread).
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ class PocketsphinxWake:
                 "choose wake phrases made of common English words, or install a Vosk model",
             )
         threshold = sensitivity_to_threshold(sensitivity)
+        self.threshold = threshold
+        """The keyphrase threshold in use (what the sensitivity became)."""
         fd, name = tempfile.mkstemp(prefix="kiosk-kws-", suffix=".txt")
         kws = Path(name)
         try:
@@ -172,10 +179,11 @@ class VoskWake:
         self.phrases = tuple(normalise(p) for p in phrases if normalise(p))
         if not self.phrases:
             raise SpeechError("speech.wake-phrase", "no wake phrase configured", "set [speech] wake_phrases")
-        self._model = model if model is not None else load_vosk_model(model_dir)
+        self.model = model if model is not None else load_vosk_model(model_dir)
+        """The loaded Vosk model (a rebuild for new phrases reuses it)."""
         import vosk
 
-        find = getattr(self._model, "vosk_model_find_word", None)
+        find = getattr(self.model, "vosk_model_find_word", None)
         if find is not None:
             unknown = sorted({w for p in self.phrases for w in p.split() if find(w) < 0})
             if unknown:
@@ -188,6 +196,7 @@ class VoskWake:
         # model "hears" its phrase in any sentence), so such a model needs filler words.
         self.has_unk = find is None or find("[unk]") >= 0
         fillers = tuple(f for f in fillers if find is None or find(f) >= 0)
+        self.fillers = fillers
         if not self.has_unk and not fillers:
             raise SpeechError(
                 "speech.wake-no-unk",
@@ -196,7 +205,7 @@ class VoskWake:
             )
         choices = [*self.phrases, "[unk]"] if self.has_unk else [*self.phrases, *fillers]
         self._grammar = json.dumps(choices, ensure_ascii=False)
-        self._rec = vosk.KaldiRecognizer(self._model, audio.SAMPLE_RATE, self._grammar)
+        self._rec = vosk.KaldiRecognizer(self.model, audio.SAMPLE_RATE, self._grammar)
 
     def reset(self) -> None:
         self._rec.Reset()
@@ -239,9 +248,17 @@ class VerifiedWake:
     so nothing the visitor says after the phrase is lost.
     """
 
-    def __init__(self, spotter: WakeWordDetector, verify: Callable[[bytes], str], verifier_name: str) -> None:
+    def __init__(
+        self,
+        spotter: WakeWordDetector,
+        verify: Callable[[bytes], str],
+        verifier_name: str,
+        source: object = None,
+    ) -> None:
         self.spotter = spotter
         self.verify = verify
+        self.source = source
+        """The recogniser behind ``verify`` (a rebuild for new phrases reuses it)."""
         self.name = f"{spotter.name}+{verifier_name}"
         self.phrases = spotter.phrases
         self._recent: collections.deque[bytes] = collections.deque(maxlen=int(4.0 / audio.CHUNK_S))

@@ -104,6 +104,9 @@ class KioskApp(App, inherit_bindings=False):
             self._load_examples()
         if self.config.maint.key:  # the technician's chord: not in the footer, never shown to visitors
             self.bind(self.config.maint.key, "maintenance", show=False)
+        from kiosk.maint.live import parts_for
+
+        parts_for(self.assistant).restart = self.restart_for_maintenance  # offered at /maint too
         if self.runtime is not None and self.config.web.enabled:
             if self.config.certs.mode == "acme":  # its first certificate may wait for the network
                 self.run_worker(self._start_web(), group="web", exit_on_error=False)
@@ -155,10 +158,18 @@ class KioskApp(App, inherit_bindings=False):
             self.voice_expected = False
             self.add_staff_notice(f"Voice unavailable: {e.message}")
             return
+        from kiosk.maint.live import parts_for
+
+        parts_for(self.assistant).voice = self.voice  # maintenance (screen or web) applies wake phrases live
         key = self.config.speech.push_to_talk_key
         if key:
             self.bind(key, "push_to_talk", description="Talk")
         self.run_worker(self.voice.run(), group="voice", exit_on_error=False)
+
+    def restart_for_maintenance(self) -> None:
+        """End the app asking ``run_app`` to start the same command again (settings re-read)."""
+        self.restart_requested = True
+        self.exit()
 
     def action_push_to_talk(self) -> None:
         if self.voice is not None:

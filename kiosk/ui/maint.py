@@ -421,22 +421,27 @@ class MaintScreen(_Idle):
         if not changes:
             self.show("settings-text", "Nothing changed.")
             return
-        try:
-            path = settings.config_file(app.config)
-            settings.write_settings(path, changes, app.config.data_dir)
-        except KioskError as e:
-            self.show("settings-text", f"Not saved: {e.message}\nfix: {e.fix}")
-            return
-        waiting = settings.apply_live(app.config, changes, getattr(app, "voice", None))
-        _gate(app).action("screen", "settings", ",".join(sorted(changes)))
-        done = [k for k in changes if k not in waiting]
-        text = f"Saved to {path} (previous version kept as {settings.prev_file(path).name})."
-        if done:
-            text += f"\nApplied now: {', '.join(done)}."
-        if waiting:
-            text += f"\nAfter a restart: {', '.join(waiting)}. Restart now?"
-            self.query_one("#settings-restart", Button).display = True
-        self.show("settings-text", text)
+        voice = getattr(app, "voice", None)
+
+        async def go() -> None:
+            self.show("settings-text", "Saving…")
+            try:
+                saved, apply = await asyncio.to_thread(settings.save, app.config, changes, voice)
+            except KioskError as e:
+                self.show("settings-text", f"Not saved: {e.message}\nfix: {e.fix}")
+                return
+            apply()
+            _gate(app).action("screen", "settings", ",".join(sorted(changes)))
+            path = saved.path
+            text = f"Saved to {path} (previous version kept as {settings.prev_file(path).name})."
+            if saved.applied:
+                text += f"\nApplied now: {', '.join(saved.applied)}."
+            if saved.after_restart:
+                text += f"\nAfter a restart: {', '.join(saved.after_restart)}. Restart now?"
+                self.query_one("#settings-restart", Button).display = True
+            self.show("settings-text", text)
+
+        self._work(go())
 
     def reload_knowledge(self) -> None:
         async def go() -> None:

@@ -8,8 +8,17 @@ state-changing one (POST) also the token in ``X-CSRF-Token``; a session ends aft
 ``[maint] idle_s`` without a request. OWASP ASVS session rules: ids from ``secrets``,
 never adopted from the client, a new id at each login, gone at logout.
 
-Routes: ``GET /maint/api/health``, ``GET /maint/api/log``, ``GET|POST /maint/api/settings``,
+Routes: ``GET /maint/api/session``, ``GET /maint/api/health``, ``GET /maint/api/log``,
+``GET|POST /maint/api/settings``, ``POST /maint/api/reload``, ``POST /maint/api/restart``,
 ``POST /maint/logout``. ``[maint] web = false`` registers none of them (404).
+
+The technician's phone page is ``GET /maint`` (with ``/maint/maint.js`` and
+``/maint/maint.css``, files in ``maint_page/``): a shell with no data in it, served
+without a session; everything it shows comes from the routes above once the PIN is in.
+Its script is a same-origin file, so the site's CSP (``script-src 'self'``, no inline
+script or style) holds for it unchanged. ``GET /maint/api/session`` gives a reloaded
+page its session's CSRF token back (a cross-site page cannot read it: SameSite=Strict
+cookie, no CORS).
 """
 
 from __future__ import annotations
@@ -22,11 +31,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from kiosk.errors import KioskError
+from kiosk.maint import live
 from kiosk.maint.gate import PinGate, gate_for
 
 log = logging.getLogger(__name__)
@@ -35,6 +46,10 @@ COOKIE = "kiosk_maint"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 4096
 MAX_SESSIONS = 8
+PAGE_DIR = Path(__file__).parent / "maint_page"
+PAGE_FILES = {"/maint": "maint.html", "/maint/maint.js": "maint.js", "/maint/maint.css": "maint.css"}
+RESTART_DELAY_S = 0.5
+"""Time for the restart's answer to reach the phone before the process ends."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -198,7 +213,8 @@ async def get_settings(request: web.Request, session: MaintSession) -> web.Respo
 
     state = _state(request)
     return web.json_response({"settings": settings.current(state.config), "live": list(settings.LIVE),
-                              "restart": list(settings.RESTART)}, headers={"Cache-Control": "no-store"})  # fmt: skip
+                              "restart": list(settings.RESTART), "fields": settings.describe(state.config)},
+                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
 @need_session
@@ -209,15 +225,60 @@ async def post_settings(request: web.Request, session: MaintSession) -> web.Resp
     data = await _json_body(request)
     if not isinstance(data, dict) or not data:
         return _error(400, "input.malformed", 'send a JSON object like {"speech.volume": 0.5}')
-    path = settings.config_file(state.config)
+    voice = live.parts_for(state.assistant).voice
     try:
-        await asyncio.to_thread(settings.write_settings, path, data, state.config.data_dir)
+        saved, apply = await asyncio.to_thread(settings.save, state.config, data, voice)
     except KioskError as e:
         return _error(400, e.code, e.message, e.fix)
-    waiting = settings.apply_live(state.config, data)
+    apply()  # on the loop, like every other change to the running kiosk
     request.app[MAINT].gate.action("web", "settings", ",".join(sorted(data)))
-    return web.json_response({"written": str(path), "applied": [k for k in data if k not in waiting],
-                              "after_restart": waiting}, headers={"Cache-Control": "no-store"})  # fmt: skip
+    return web.json_response({"written": str(saved.path), "applied": saved.applied,
+                              "after_restart": saved.after_restart}, headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+@need_session
+async def session_info(request: web.Request, session: MaintSession) -> web.Response:
+    """For a reloaded page: its CSRF token again, and which actions this process offers."""
+    state = _state(request)
+    parts = live.parts_for(state.assistant)
+    return web.json_response(
+        {"csrf": session.csrf, "idle_s": request.app[MAINT].idle_s, "can_restart": parts.restart is not None,
+         "voice": parts.voice is not None},
+        headers={"Cache-Control": "no-store"},
+    )  # fmt: skip
+
+
+@need_session
+async def reload_knowledge(request: web.Request, session: MaintSession) -> web.Response:
+    from kiosk.maint import probes
+
+    state = _state(request)
+    try:
+        said = await asyncio.to_thread(probes.reload_knowledge, state.assistant, state.config)
+    except KioskError as e:
+        return _error(400, e.code, f"Knowledge not reloaded (the old one stays): {e.message}", e.fix)
+    request.app[MAINT].gate.action("web", "reload-knowledge")
+    return web.json_response({"reloaded": said}, headers={"Cache-Control": "no-store"})
+
+
+@need_session
+async def restart(request: web.Request, session: MaintSession) -> web.Response:
+    state = _state(request)
+    hook = live.parts_for(state.assistant).restart
+    if hook is None:
+        return _error(
+            409, "maint.no-restart", "This kiosk process cannot restart itself (it is not the kiosk screen).",
+            "restart its service: sudo systemctl restart kiosk",
+        )  # fmt: skip
+    request.app[MAINT].gate.action("web", "restart")
+    asyncio.get_running_loop().call_later(RESTART_DELAY_S, hook)
+    return web.json_response({"restarting": True}, status=202, headers={"Cache-Control": "no-store"})
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    """The page shell and its own script and style: code only, never a value from the kiosk."""
+    name = PAGE_FILES[request.path]
+    return web.FileResponse(PAGE_DIR / name, headers={"Cache-Control": "no-store"})
 
 
 def register(app: web.Application, assistant: Any, config: Any) -> None:
@@ -236,3 +297,8 @@ def register(app: web.Application, assistant: Any, config: Any) -> None:
     app.router.add_get("/maint/api/log", log_summary)
     app.router.add_get("/maint/api/settings", get_settings)
     app.router.add_post("/maint/api/settings", post_settings)
+    app.router.add_get("/maint/api/session", session_info)
+    app.router.add_post("/maint/api/reload", reload_knowledge)
+    app.router.add_post("/maint/api/restart", restart)
+    for path in PAGE_FILES:
+        app.router.add_get(path, page)

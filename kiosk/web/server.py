@@ -1,7 +1,8 @@
 """The HTTPS web face: the same Assistant, in the same asyncio loop as the kiosk screen.
 
 Routes: ``/`` the page, ``/status`` a public status page, ``/ws`` the page's websocket,
-``POST /api/ask`` for scripts (JSON lines), ``GET /api/status`` and ``GET /healthz``.
+``POST /api/ask`` for scripts (JSON lines), ``GET /api/status`` and ``GET /healthz``;
+``/maint`` (the technicians' page and API behind the PIN) comes from web/maint.py.
 Every response carries HSTS, a strict CSP (the page has no inline script or style, so
 ``default-src 'self'`` holds), nosniff and frame-deny.
 

