@@ -21,6 +21,9 @@ nearest entry is:
   mean the same on every venue: below the first the kiosk refuses, at or above the second
   it answers from the entry at once, in between the LLM phrases the retrieved facts
   (without an LLM: the entry itself);
+- a question naming a compound noun ("post office", "cash machine") whose best entry is
+  about another kind of its head ("ticket office", "top-up machine") is refused
+  (compounds.py: WordNet's compound nouns);
 - a question that compares this venue with another place ("is your cafe cheaper than the
   one at the station") is refused whatever its score: the knowledge only ever holds one
   side of the comparison.
@@ -45,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiosk import paths
+from kiosk.knowledge.compounds import other_kind
 from kiosk.knowledge.vocab import content_tokens, is_place_or_name, salience, subject_weight
 
 if TYPE_CHECKING:
@@ -237,8 +241,11 @@ def _classify(
     x = features(knowledge, question, hits)
     p = cal.probability(x)
     named = dict(zip(FEATURES, (round(float(v), 4) for v in x), strict=True))
+    kind = other_kind(question, hits[0].entry.full) if p >= refuse else None
     if p < refuse:
         action, reason = "refuse", "no entry answers it"
+    elif kind:  # "post office" against the ticket office's hours (compounds.py)
+        action, reason = "refuse", f"asks about a {kind}; the best entry is about another kind"
     elif p >= instant:
         action, reason = "instant", ""
     else:
