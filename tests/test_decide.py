@@ -12,6 +12,7 @@ import pytest
 
 from kiosk import bench
 from kiosk.knowledge.answer import compose
+from kiosk.knowledge.compounds import other_kind
 from kiosk.knowledge.decide import decide
 from kiosk.knowledge.vocab import Vocabulary, is_place_or_name, subject_weight
 from kiosk.knowledge.wordnet import WordNet
@@ -43,6 +44,28 @@ def test_rare_subjects_weigh_more_than_everyday_wording():
     assert subject_weight("week") <= 0.1
     assert is_place_or_name("leeds") and is_place_or_name("bristol")
     assert not is_place_or_name("cafe") and not is_place_or_name("toilet")
+
+
+@pytest.mark.parametrize(
+    ("question", "entry", "asked"),
+    [
+        ("What time does the post office close?", "The ticket office is open from 6am to 8pm.", "post office"),
+        ("where's the nearest cash machine", "Top up print credit at the top-up machine by the lockers.",
+         "cash machine"),
+        ("Is there a season ticket?", "A family ticket for two adults and two children is £60.", "season ticket"),
+        # the same thing, or the general word for it: the entry may well answer
+        ("How far is the train station?", "We are five minutes from the railway station.", None),
+        ("Can I pay by credit card?", "We accept all major cards.", None),
+        ("Can I pay by credit card?", "We take cards and cash.", None),
+        ("Is there a cash machine?", "There is a cash machine by the main doors.", None),
+        ("Where is the gift shop?", "The shop on the ground floor sells gifts and books.", None),
+    ],
+)
+def test_a_compound_noun_is_not_answered_with_another_kind_of_its_head(question, entry, asked):
+    """WordNet lists "post office" and "cash machine" as nouns of their own: an entry about a
+    ticket office or a top-up machine does not answer them; one about "all major cards" may
+    well answer a credit card question."""
+    assert other_kind(question, entry) == asked
 
 
 @pytest.mark.parametrize(

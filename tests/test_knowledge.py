@@ -121,9 +121,15 @@ VENUES = paths.BENCH_DIR / "venues"
 # figures are in the README.
 FLOORS = {
     "museum": (0.72, 0.85, 9),
-    "station": (0.74, 0.78, 12),
+    # 15/18 refused and 12 wrong before the refit on five venues (issue 13), 14/18 and 13
+    # after: the post office question now finds the ticket office's hours; the other
+    # venues gained more than the station lost.
+    "station": (0.74, 0.77, 13),
     "airport": (0.62, 0.80, 8),
     "themepark": (0.60, 0.85, 10),
+    # First seen after the decision was built; first contact in docs/ARCHITECTURE.md.
+    "unilib": (0.72, 0.55, 14),
+    "mall": (0.75, 0.55, 12),
 }
 
 

@@ -28,9 +28,10 @@ import numpy as np
 from kiosk.errors import KnowledgeError
 from kiosk.knowledge.decide import load_calibration
 from kiosk.knowledge.files import FileLimits, read_folder
+from kiosk.knowledge.hearing import Hearing
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
-from kiosk.knowledge.vocab import Vocabulary
+from kiosk.knowledge.vocab import Vocabulary, fold
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _strip_names(text: str) -> str:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,11 @@ class Knowledge:
         self.vocabulary = _with_bare_possessives({w for e in self.entries for w in content_words(e.full)})
         # Words the knowledge uses as common nouns: "castle" in "Castle Street" does not count.
         self.common_vocabulary = _with_bare_possessives(
-            {w for e in self.entries for w in _WORD.findall(_strip_names(e.full))}
+            {w for e in self.entries for w in _WORD.findall(fold(_strip_names(e.full)))}
         )
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
         self.vocab = Vocabulary([e.full for e in self.entries])
+        self.hearing = Hearing(self.vocab)
         self.calibration = load_calibration()
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
         self.skipped: list[KnowledgeError] = []
@@ -138,7 +140,7 @@ class Knowledge:
         from the nearest entry: a visitor told "ask staff" loses a minute, one told the
         library's hours when asking about the museum loses the afternoon.
         """
-        lowered_q = " ".join(_WORD.findall(question.lower()))
+        lowered_q = " ".join(_WORD.findall(fold(question)))
         for word in content_words(question):
             forms = _forms(word)
             if (

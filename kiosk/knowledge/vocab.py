@@ -26,6 +26,7 @@ per question it is a few dictionary lookups.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -108,8 +109,15 @@ def subject_weight(word: str) -> float:
     return rarity * counts["n"] / total
 
 
+def fold(text: str) -> str:
+    """Lowercase without accents: "Café" in the knowledge is the "cafe" a visitor types
+    (and the one word FTS5's unicode61 tokenizer indexes), not "caf" and "e"."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
 def tokens(text: str) -> list[str]:
-    return [w.strip("'") for w in _WORD.findall(text.lower().replace("\u2019", "'"))]
+    return [w.strip("'") for w in _WORD.findall(fold(text))]
 
 
 def content_tokens(text: str) -> list[str]:

@@ -108,6 +108,10 @@ class WordNet:
                 hi = start
         return []
 
+    def offsets(self, pos: str, lemma: str) -> list[int]:
+        """Synset offsets of a lemma as WordNet spells it ("post_office"); [] if unlisted."""
+        return self._lookup(pos, lemma)
+
     def base_forms(self, word: str, pos: str) -> list[str]:
         """WordNet's morphy: the word itself if listed, its exceptions, then suffix rules."""
         word = word.lower().replace(" ", "_")
