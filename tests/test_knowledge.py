@@ -122,14 +122,21 @@ VENUES = paths.BENCH_DIR / "venues"
 FLOORS = {
     "museum": (0.72, 0.85, 9),
     # 15/18 refused and 12 wrong before the refit on five venues (issue 13), 14/18 and 13
-    # after: the post office question now finds the ticket office's hours; the other
-    # venues gained more than the station lost.
-    "station": (0.74, 0.77, 13),
+    # after it (the post office question found the ticket office's hours), 15/18 and 12
+    # again since compounds.py refuses another kind of office.
+    "station": (0.74, 0.80, 12),
     "airport": (0.62, 0.80, 8),
     "themepark": (0.60, 0.85, 10),
     # First seen after the decision was built; first contact in docs/ARCHITECTURE.md.
     "unilib": (0.72, 0.55, 14),
     "mall": (0.75, 0.55, 12),
+    # Sealed while the code was changed, scored once after (first contact, old -> new code,
+    # in the issue 13 notes): council office and leisure centre (round 1), hospital
+    # visitor desk and zoo (round 2). Now regression sets; the next round needs new ones.
+    "council": (0.75, 0.72, 11),
+    "leisure": (0.70, 0.72, 10),
+    "hospital": (0.57, 0.57, 17),
+    "zoo": (0.64, 0.57, 14),
 }
 
 
