@@ -244,6 +244,9 @@ def test_the_image_boots_into_a_ready_kiosk_as_an_unprivileged_user(booted) -> N
     assert guest.ssh("findmnt -no FSTYPE /").stdout.strip() == "overlay"  # read-only root under a tmpfs
     assert "ro" in guest.ssh("findmnt -no OPTIONS /media/root-ro").stdout.split(",")
     assert guest.ssh("findmnt -no FSTYPE /var/lib/kiosk").stdout.strip() == "ext4"
+    # Large text on tty1: the console font console-setup prepared at build and sets at boot.
+    assert guest.ssh("ls /etc/console-setup/cached_*TerminusBold32x16*").returncode == 0
+    figures["console_setup"] = guest.ssh("systemctl show console-setup.service -p Result --value").stdout.strip()
     security = guest.ssh("systemd-analyze security --no-pager kiosk.service | tail -1").stdout.strip()
     figures["systemd_analyze_security"] = security
     assert "UNSAFE" not in security and "DANGEROUS" not in security

@@ -124,6 +124,8 @@ chmod 755 "$root/usr/local/bin/kiosk"
 
 say "units, hardening and settings"
 cp -a "$here/rootfs/." "$root/"
+# The console font named in etc/default/console-setup, prepared now (the root is read-only later).
+in_root setupcon --force --save-only >&2
 # Settings and secrets live on the persistent data partition (the root is a read-only overlay).
 rm -rf "$root/etc/kiosk"
 ln -s /var/lib/kiosk/etc "$root/etc/kiosk"
