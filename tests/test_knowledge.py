@@ -137,6 +137,8 @@ FLOORS = {
     "leisure": (0.70, 0.72, 10),
     "hospital": (0.57, 0.57, 17),
     "zoo": (0.64, 0.57, 14),
+    # Written after the round's last change and scored once on the final code (first contact).
+    "ferry": (0.64, 0.66, 15),
 }
 
 
