@@ -159,71 +159,46 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
             assistant.knowledge, "vocab") else ""
         return check.defects(text, question, top_text, others, config.venue.name, settled)
 
-    async def one(conv, question: str) -> tuple[str, str, float]:
+    async def one(conv, question: str, kind: str = "", label: str = "", expect: list | None = None) -> None:
+        """Ask; with a ``kind``, judge the answer and record its row (a follow-up's first
+        question is only asked, for its context)."""
         closing = await assistant.ask(conv, question)
         if bar is not None:
             bar.advance(question[:40])
+        if not kind:
+            return
+        extra: dict[str, Any] = {}
         if isinstance(closing, ev.AnswerDone):
-            extra = {"fallback": bool(getattr(closing, "fallback", False))}
-            if closing.outcome == "answered":
-                extra["defects"] = phrasing(conv, question, closing.text)
-            phrased.append(extra)
-            return closing.outcome, closing.text, closing.ttft_ms
-        phrased.append({})
-        return "cancelled", getattr(closing, "partial_text", ""), 0.0
-
-    phrased: list[dict[str, Any]] = []
+            outcome, answer, ttft = closing.outcome, closing.text, closing.ttft_ms
+            extra["fallback"] = bool(getattr(closing, "fallback", False))
+            if outcome == "answered":
+                extra["defects"] = phrasing(conv, question, answer)
+        else:
+            outcome, answer, ttft = "cancelled", getattr(closing, "partial_text", ""), 0.0
+        rows.append(
+            {
+                "kind": kind,
+                "q": label or question,
+                "outcome": outcome,
+                "verdict": judge.classify(outcome, answer, expect),
+                "answer": answer,
+                "ttft_ms": ttft,
+                **extra,
+            }
+        )
 
     async def ask_all() -> None:
         for item in qs["answerable"]:
             for kind, text in (("answerable", item["q"]), ("heard", item.get("heard"))):
-                if not text:
-                    continue
-                conv = assistant.start_conversation("bench")
-                outcome, answer, ttft = await one(conv, text)
-                verdict = judge.classify(outcome, answer, list(item["expect"]))
-                rows.append(
-                    {
-                        "kind": kind,
-                        "q": text,
-                        "outcome": outcome,
-                        "verdict": verdict,
-                        "answer": answer,
-                        "ttft_ms": ttft,
-                        **phrased[-1],
-                    }
-                )
+                if text:
+                    await one(assistant.start_conversation("bench"), text, kind, expect=list(item["expect"]))
         for item in qs["off_topic"]:
-            conv = assistant.start_conversation("bench")
-            outcome, answer, ttft = await one(conv, item["q"])
-            verdict = judge.classify(outcome, answer, None)
-            rows.append(
-                {
-                    "kind": "off_topic",
-                    "q": item["q"],
-                    "outcome": outcome,
-                    "verdict": verdict,
-                    "answer": answer,
-                    "ttft_ms": ttft,
-                    **phrased[-1],
-                }
-            )
+            await one(assistant.start_conversation("bench"), item["q"], "off_topic")
         for item in qs["follow_up"]:
             conv = assistant.start_conversation("bench")
             await one(conv, item["first"])
-            outcome, answer, ttft = await one(conv, item["then"])
-            verdict = judge.classify(outcome, answer, list(item["expect"]))
-            rows.append(
-                {
-                    "kind": "follow_up",
-                    "q": f"{item['first']} / {item['then']}",
-                    "outcome": outcome,
-                    "verdict": verdict,
-                    "answer": answer,
-                    "ttft_ms": ttft,
-                    **phrased[-1],
-                }
-            )
+            label = f"{item['first']} / {item['then']}"
+            await one(conv, item["then"], "follow_up", label, list(item["expect"]))
 
     try:
         with _progress(total) as bar:
