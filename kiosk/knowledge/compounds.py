@@ -13,8 +13,9 @@ kind of its own ("ticket office", "top-up machine"; not "all major cards", which
 credit card), the entry is about a different office, machine or ticket, and the kiosk
 refuses rather than state it.
 
-Measured before adopting (best-retrieved entry of every question in the demo venue and
-eight studied venues, about 700 questions): 8 wrong entries caught, 0 right ones lost.
+Measured through ``decide()`` (the demo venue and eight studied venues, about 700
+questions): 5 wrong entries that were stated are refused, 0 right answers lost, 0.06 ms
+p50 per question.
 A general resource, not a list: nothing here names a venue's words.
 """
 
