@@ -73,6 +73,10 @@ class KnowledgeConfig:
     embeddings: bool = opt(
         True, "Use the MiniLM sentence encoder beside full-text search (false: lexical only)."
     )
+    rerank_model: str = opt(
+        "gemma3-270m",
+        "Small LLM (manifest name or .gguf) that reorders uncertain retrievals by question likelihood; '' turns it off.",
+    )
     max_file_kb: int = opt(
         1024, "Largest knowledge file read, in KiB; a bigger one is skipped with a staff notice.", 1, 65536
     )

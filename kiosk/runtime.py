@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kiosk.assistant import Assistant
 from kiosk.config import Config
-from kiosk.errors import KioskError, KnowledgeError, LLMError
+from kiosk.errors import KioskError, KnowledgeError, LLMError, ModelError
 from kiosk.knowledge.files import FileLimits
 from kiosk.knowledge.retrieve import Knowledge
 from kiosk.llm.backend import LLMBackend
@@ -64,12 +64,28 @@ def ensure_data_dir(config: Config) -> Path:
 def open_knowledge(config: Config) -> Knowledge:
     data = ensure_data_dir(config)
     try:
-        return _open_index(config, data / "knowledge.db", config.knowledge.embeddings)
+        knowledge = _open_index(config, data / "knowledge.db", config.knowledge.embeddings)
     except KnowledgeError as e:
         if e.code != "knowledge.encoder-missing" or not config.knowledge.embeddings:
             raise
         log.warning("%s; falling back to lexical retrieval", e.message)
         return _open_index(config, data / "knowledge-lexical.db", use_embeddings=False)
+    _attach_reranker(config, knowledge, data)
+    return knowledge
+
+
+def _attach_reranker(config: Config, knowledge: Knowledge, data: Path) -> None:
+    """The reranker is an improvement, not a requirement: without its model the kiosk
+    answers from retrieval order alone, and says so in the journal."""
+    name = config.knowledge.rerank_model
+    if not name or knowledge.encoder is None:
+        return
+    from kiosk.knowledge import rerank
+
+    try:
+        knowledge.attach_reranker(rerank.load(name, data), background=True)
+    except (ModelError, ValueError, RuntimeError, ImportError) as e:
+        log.warning("reranking is off: %s", getattr(e, "message", e))
 
 
 def _progress(message: str) -> None:

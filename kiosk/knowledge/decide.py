@@ -49,6 +49,8 @@ import numpy as np
 
 from kiosk import paths
 from kiosk.knowledge.compounds import other_kind
+from kiosk.knowledge.rerank import CANDIDATES
+from kiosk.knowledge.rerank import WEIGHT as RERANK_WEIGHT
 from kiosk.knowledge.vocab import content_tokens, is_place_or_name, salience, subject_weight
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ _FOLLOW_UP = re.compile(
 class Calibration:
     weights: tuple[float, ...]
     bias: float
+    rerank: Calibration | None = None
+    """The model for hits reordered by the reranker (decide.toml's [rerank]), if fitted."""
 
     def probability(self, x: np.ndarray) -> float:
         z = float(np.dot(self.weights, x) + self.bias)
@@ -92,11 +96,17 @@ class Calibration:
 def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
     with path.open("rb") as f:
         data = tomllib.load(f)
-    weights = data["weights"]
-    return Calibration(
-        tuple(float(weights.get(name, 0.0)) for name in FEATURES),  # unweighed: no say
-        float(data["bias"]),
-    )
+    def read(table: dict) -> Calibration:
+        weights = table["weights"]
+        return Calibration(
+            tuple(float(weights.get(name, 0.0)) for name in FEATURES),  # unweighed: no say
+            float(table["bias"]),
+        )
+
+    out = read(data)
+    if "rerank" in data:
+        out = Calibration(out.weights, out.bias, read(data["rerank"]))
+    return out
 
 
 @dataclass
@@ -107,10 +117,13 @@ class Decision:
     query: str = ""
     reason: str = ""
     features: dict[str, float] = field(default_factory=dict)
+    candidates: list[Hit] = field(default_factory=list, repr=False)
+    """Every entry retrieved (``hits`` is the first k of them), for the reranker."""
 
 
-def features(knowledge: Knowledge, question: str, hits: list[Hit]) -> np.ndarray:
-    """The decision's inputs for the best hit (see FEATURES)."""
+def features(knowledge: Knowledge, question: str, hits: list[Hit], margin: float | None = None) -> np.ndarray:
+    """The decision's inputs for the best hit (see FEATURES); ``margin`` replaces the
+    retrieval scores' margin when the hits were reordered by another score."""
     vocab = knowledge.vocab
     top = hits[0] if hits else None
     second = hits[1].score if len(hits) > 1 else 0.0
@@ -135,7 +148,7 @@ def features(knowledge: Knowledge, question: str, hits: list[Hit]) -> np.ndarray
     return np.array(
         [
             max(0.0, top.semantic) if top else 0.0,
-            (top.score - second) if top else 0.0,
+            margin if margin is not None else (top.score - second) if top else 0.0,
             top.lexical if top else 0.0,
             top_cover / total,
             uncovered,
@@ -162,12 +175,14 @@ def decide(
     if _COMPARISON.search(question):
         return Decision("refuse", 0.0, [], question, "compares this venue with somewhere else")
     alone = _judge(knowledge, question, question, k, cal, refuse, instant)
+    alone = _reranked(knowledge, question, alone, k, refuse, instant)
     if alone.action != "instant":
         # A second reading with misheard words read as the venue's ("is there a lou"):
         # only when the first is not already sure, so an instant answer costs nothing more.
         heard_as, fixed = knowledge.hearing.correct(question)
         if fixed:
             second = _judge(knowledge, heard_as, heard_as, k, cal, refuse, instant)
+            second = _reranked(knowledge, heard_as, second, k, refuse, instant)
             top = knowledge.vocab.entry_lemmas[second.hits[0].entry.id] if second.hits else set()
             # The reading must be clearly better AND its best entry must say the word
             # the mishearing was read as: a correction that only nudges the score is noise.
@@ -191,6 +206,28 @@ def decide(
 
 FOLLOW_UP_K = 5
 """Entries a follow-up's joined question looks through for one that says its new words."""
+
+
+def _reranked(knowledge: Knowledge, question: str, first: Decision, k: int, refuse: float, instant: float) -> Decision:
+    """The first decision again, on the five best entries reordered by how likely each
+    makes the question (rerank.py), judged by the calibration fitted on reordered hits.
+
+    Only when the first decision is not instant, so an instant answer costs nothing more,
+    and only with the reranker's calibration present (``[rerank]`` in decide.toml)."""
+    cal = knowledge.calibration
+    if first.action == "instant" or knowledge.reranker is None or cal.rerank is None or len(first.candidates) < 2:
+        return first
+    hits = first.candidates
+    lps = knowledge.likelihoods(question, hits)
+    combined = [h.score + RERANK_WEIGHT * lp for h, lp in zip(hits, lps, strict=True)]
+    order = sorted(range(len(hits)), key=lambda i: -combined[i])
+    ranked = [hits[i] for i in order]
+    margin = combined[order[0]] - combined[order[1]]
+    out = _classify(knowledge, question, first.query, ranked, cal.rerank, refuse, instant, k, margin)
+    out.reason = out.reason or ("reranked" if order[0] else "")
+    return out
+
+
 
 
 def _about_the_new_words(
@@ -221,7 +258,7 @@ def _is_follow_up(question: str) -> bool:
 def _judge(
     knowledge: Knowledge, question: str, query: str, k: int, cal: Calibration, refuse: float, instant: float
 ) -> Decision:
-    hits = knowledge.search(query, max(k, 2))
+    hits = knowledge.search(query, max(k, CANDIDATES if knowledge.reranker is not None else 2))
     return _classify(knowledge, question, query, hits, cal, refuse, instant, k)
 
 
@@ -234,11 +271,12 @@ def _classify(
     refuse: float,
     instant: float,
     k: int | None = None,
+    margin: float | None = None,
 ) -> Decision:
     if not hits:
         return Decision("refuse", 0.0, [], query, "nothing in the knowledge")
     k = k if k is not None else len(hits)
-    x = features(knowledge, question, hits)
+    x = features(knowledge, question, hits, margin)
     p = cal.probability(x)
     named = dict(zip(FEATURES, (round(float(v), 4) for v in x), strict=True))
     kind = other_kind(question, hits[0].entry.full) if p >= refuse else None
@@ -250,7 +288,7 @@ def _classify(
         action, reason = "instant", ""
     else:
         action, reason = "llm", ""
-    return Decision(action, p, hits[:k], query, reason, named)
+    return Decision(action, p, hits[:k], query, reason, named, hits)
 
 
 # --- fitting --------------------------------------------------------------------------
@@ -270,35 +308,64 @@ def training_sets() -> list[tuple[Path, Path, str]]:
 TRAINING_VENUES = ("museum", "station", "airport", "themepark")
 
 
-def fit(out_path: Path = CALIBRATION_PATH) -> dict:
-    """Fit the logistic model by Newton's method (L2-regularised) and write it out."""
+def fit(out_path: Path = CALIBRATION_PATH, rerank_model: str = "gemma3-270m") -> dict:
+    """Fit the logistic models by Newton's method (L2-regularised) and write them out.
+
+    The first model judges the encoder's order. The second judges the order the reranker
+    gives (rerank.py) and is fitted only on the questions the first would not answer at
+    once (probability below 0.8), since only those are ever reranked."""
     import tempfile
 
+    from kiosk.knowledge import rerank
     from kiosk.knowledge.retrieve import Knowledge
 
-    rows: list[np.ndarray] = []
-    labels: list[float] = []
+    samples: list[tuple[Knowledge, str, list[str] | None]] = []
+    opened: list[Knowledge] = []
     with tempfile.TemporaryDirectory() as tmp:
+        reranker = rerank.load(rerank_model, Path(tmp)) if rerank_model else None
         for folder, qpath, name in training_sets():
             k = Knowledge.open(folder, Path(tmp) / f"{name}.db")
+            if reranker is not None:
+                k.attach_reranker(reranker)
+            opened.append(k)
             with qpath.open("rb") as f:
                 qs = tomllib.load(f)
             for item in qs["answerable"]:
                 for text in filter(None, (item["q"], item.get("heard"))):
-                    hits = k.search(text, 3)
-                    rows.append(features(k, text, hits))
-                    full = hits[0].entry.full.lower()
-                    labels.append(float(any(e.lower() in full for e in item["expect"])))
-            for item in qs.get("off_topic", []):
-                hits = k.search(item["q"], 3)
-                rows.append(features(k, item["q"], hits))
-                labels.append(0.0)
+                    samples.append((k, text, item["expect"]))
+            samples += [(k, item["q"], None) for item in qs.get("off_topic", [])]
+
+        def right(hit: Hit, expect: list[str] | None) -> float:
+            return float(bool(expect) and any(e.lower() in hit.entry.full.lower() for e in expect))
+
+        x, y = [], []
+        retrieved = []
+        for k, text, expect in samples:
+            hits = k.search(text, CANDIDATES)
+            retrieved.append(hits)
+            x.append(features(k, text, hits))
+            y.append(right(hits[0], expect))
+        w = newton(np.stack(x), np.array(y))
+        first = Calibration(tuple(w[:-1]), float(w[-1]))
+        out = {"n": len(y), "positive": int(sum(y))}
+        w2 = None
+        if reranker is not None:
+            x2, y2 = [], []
+            for (k, text, expect), hits, row in zip(samples, retrieved, x, strict=True):
+                if first.probability(row) >= 0.8 or len(hits) < 2:
+                    continue
+                lps = k.likelihoods(text, hits)
+                combined = [h.score + RERANK_WEIGHT * lp for h, lp in zip(hits, lps, strict=True)]
+                order = sorted(range(len(hits)), key=lambda i: -combined[i])
+                ranked = [hits[i] for i in order]
+                x2.append(features(k, text, ranked, combined[order[0]] - combined[order[1]]))
+                y2.append(right(ranked[0], expect))
+            w2 = newton(np.stack(x2), np.array(y2))
+            out |= {"reranked_n": len(y2), "reranked_positive": int(sum(y2))}
+        for k in opened:
             k.index.close()
-    x, y = np.stack(rows), np.array(labels)
-    w = newton(x, y)
-    write_calibration(w, len(y), int(y.sum()), out_path)
-    p = 1.0 / (1.0 + np.exp(-(np.hstack([x, np.ones((len(x), 1))]) @ w)))
-    return {"n": len(y), "positive": int(y.sum()), "train_accuracy": float(((p >= 0.5) == (y > 0.5)).mean())}
+    write_calibration(w, out["n"], out["positive"], out_path, w2, out.get("reranked_n", 0), out.get("reranked_positive", 0))
+    return out
 
 
 SIGNS = (1, 1, 1, 1, -1, -1, -1)
@@ -333,7 +400,15 @@ def _newton(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     return w
 
 
-def write_calibration(w: np.ndarray, n: int, positive: int, out_path: Path = CALIBRATION_PATH) -> None:
+def write_calibration(
+    w: np.ndarray,
+    n: int,
+    positive: int,
+    out_path: Path = CALIBRATION_PATH,
+    w2: np.ndarray | None = None,
+    n2: int = 0,
+    positive2: int = 0,
+) -> None:
     lines = [
         "# Written by `python -m kiosk.knowledge.decide fit` (kiosk/knowledge/decide.py): a logistic",
         "# model of 'the best entry answers the question', fitted on the demo venue and the older",
@@ -346,6 +421,17 @@ def write_calibration(w: np.ndarray, n: int, positive: int, out_path: Path = CAL
         *(f"{name} = {w[i]:.4f}" for i, name in enumerate(FEATURES)),
         "",
     ]
+    if w2 is not None:
+        lines += [
+            "# The same model for the entries reordered by question likelihood (rerank.py),",
+            f"# fitted on the {n2} questions the first would not answer at once ({positive2} right first).",
+            "[rerank]",
+            f"bias = {w2[-1]:.4f}",
+            "",
+            "[rerank.weights]",
+            *(f"{name} = {w2[i]:.4f}" for i, name in enumerate(FEATURES)),
+            "",
+        ]
     out_path.write_text("\n".join(lines), "utf-8")
 
 

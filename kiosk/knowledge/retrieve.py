@@ -90,6 +90,44 @@ class Knowledge:
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads
         self.skipped: list[KnowledgeError] = []
         """Knowledge files that were not read (files.read_folder), for the staff notice."""
+        self.reranker = None
+        """A rerank.QuestionLikelihood with this knowledge's entries read (attach_reranker)."""
+        self._rerank_states: dict = {}
+
+    def attach_reranker(self, reranker, background: bool = False) -> threading.Thread | None:
+        """Let the decision reorder uncertain retrievals by question likelihood (rerank.py).
+
+        The model reads every entry once first: ~1 s per 30 entries here, minutes for a
+        large folder on a Pi, so the kiosk does it in the ``background`` and answers from
+        retrieval order until it is done."""
+
+        def prepare() -> None:
+            try:
+                self._rerank_states = reranker.prepare([(e.id, e.full) for e in self.entries])
+            except RuntimeError as e:
+                log.warning("reranking is off: the model could not read the knowledge: %s", e)
+                return
+            self.reranker = reranker
+
+        if not background:
+            prepare()
+            return None
+        thread = threading.Thread(target=prepare, name="rerank-prepare", daemon=True)
+        thread.start()
+        self._rerank_thread = thread
+        return thread
+
+    def wait_for_reranker(self, timeout: float | None = None) -> bool:
+        """Block until a background attach_reranker is done (benches measure the kiosk
+        as it runs once started); True when reranking is on."""
+        thread = getattr(self, "_rerank_thread", None)
+        if thread is not None:
+            thread.join(timeout)
+        return self.reranker is not None
+
+    def likelihoods(self, question: str, hits: list[Hit]) -> list[float]:
+        """log P(question | entry) for each hit (rerank.py); needs attach_reranker."""
+        return self.reranker.score(question, [self._rerank_states[h.entry.id] for h in hits])
 
     @classmethod
     def open(

@@ -1,0 +1,139 @@
+"""The reranker (knowledge/rerank.py) on the real gemma3-270m, and its place in the decision."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk import paths
+from kiosk.knowledge import rerank
+from kiosk.knowledge.decide import decide
+from kiosk.knowledge.retrieve import Knowledge
+
+pytestmark = pytest.mark.llm
+
+ENTRIES = [
+    "Toilets. Toilets are on the ground floor behind the ticket desk, and on Level 1 next to the café.",
+    "Left luggage. Lockers are next to the lost property office; a small locker costs £4.00 for 24 hours.",
+    "Pets. Dogs can travel only in a car or in the ship's kennels, which cost £18.00 each way.",
+    "Bicycles. Cyclists check in at Desk A and wheel their bikes onto the vehicle deck from Lane 10.",
+    "Café. The Harbour View Café on Level 1 is open from 6:30am to 9:00pm and serves cooked breakfasts.",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> rerank.QuestionLikelihood:
+    return rerank.load("gemma3-270m", tmp_path_factory.mktemp("data"))
+
+
+def _plain_likelihood(path: Path, prefix: str, question: str) -> float:
+    """The same log P(question | entry) without saved states or batching: the whole text
+    read at once by llama-cpp-python's high-level API, every token's logits kept."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=512, logits_all=True, verbose=False)
+    pre = llm.tokenize(prefix.encode(), add_bos=True, special=False)
+    cue = llm.tokenize(rerank._CUE.encode(), add_bos=False, special=False)
+    q = llm.tokenize((" " + question).encode(), add_bos=False, special=False)
+    toks = pre + cue + q
+    llm.eval(toks)
+    total = 0.0
+    for i, t in enumerate(q):
+        logits = np.asarray(llm.scores[len(pre) + len(cue) + i - 1], dtype=np.float64)
+        top = logits.max()
+        total += logits[t] - top - math.log(np.exp(logits - top).sum())
+    llm.close()
+    return total
+
+
+def test_restored_states_in_one_batch_equal_reading_each_entry_whole(model):
+    """The saved-state trick must not change the number: five entries restored into five
+    sequences and scored in one batch give what reading each entry + question gives."""
+    from kiosk.models import find_spec, model_path
+
+    states = model.prepare(list(enumerate(ENTRIES)))
+    got = model.score("where are the loos", [states[i] for i in range(5)])
+    path = model_path(find_spec("gemma3-270m"))
+    for i in (0, 1, 2):
+        want = _plain_likelihood(path, ENTRIES[i], "where are the loos")
+        assert got[i] == pytest.approx(want, abs=0.25), (i, got[i], want)  # batched q4 kernels: ~0.1 nats
+
+
+def test_the_entry_that_answers_makes_the_question_likeliest(model):
+    states = model.prepare(list(enumerate(ENTRIES)))
+    every = [states[i] for i in range(5)]
+    for question, answer in [
+        ("where are the loos", 0),
+        ("can I take my dog on the ferry", 2),
+        ("how much is a locker", 1),
+        ("when does the cafe open in the morning", 4),
+    ]:
+        scores = model.score(question, every)
+        assert int(np.argmax(scores)) == answer, (question, scores)
+
+
+def test_an_instant_answer_never_waits_for_the_reranker(tmp_path):
+    """Reranking runs only when the first decision is not instant: an instant answer is
+    as fast as without it (the issue's 50 ms after retrieval)."""
+
+    class Counting:
+        calls = 0
+
+        def prepare(self, entries):
+            return {i: (b"", 0, 0) for i, _ in entries}
+
+        def score(self, question, states):
+            Counting.calls += 1
+            return [0.0] * len(states)
+
+    k = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "k.db")
+    k.attach_reranker(Counting())
+    first = decide(k, "When is storytime?")
+    assert first.action == "instant"
+    assert Counting.calls == 0
+    assert decide(k, "Do you have somewhere to charge my phone?").action != "instant"
+    assert Counting.calls >= 1
+
+
+def test_a_reranker_that_prefers_the_second_entry_reorders_the_answer(tmp_path):
+    """With the likelihood strongly for the encoder's second entry, that entry leads."""
+    k = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "k.db")
+    question = "Do you have somewhere to charge my phone?"
+    plain = decide(k, question)
+    assert plain.action != "instant" and len(plain.candidates) >= 2
+    second = plain.candidates[1].entry.id
+
+    class Prefers:
+        def prepare(self, entries):
+            return {i: i for i, _ in entries}
+
+        def score(self, q, states):
+            return [0.0 if s == second else -40.0 for s in states]
+
+    k.attach_reranker(Prefers())
+    assert decide(k, question).candidates[0].entry.id == second
+
+
+def test_without_its_model_the_kiosk_answers_from_retrieval_order(tmp_path, caplog):
+    from core_support import make_config
+
+    from kiosk.runtime import open_knowledge
+
+    cfg = make_config(tmp_path, knowledge={"rerank_model": "no-such-model"})
+    k = open_knowledge(cfg)
+    assert k.reranker is None
+    assert "reranking is off" in caplog.text
+    assert decide(k, "When is storytime?").action == "instant"
+
+
+def test_the_kiosk_reranks_once_its_model_has_read_the_entries(tmp_path):
+    from core_support import make_config
+
+    from kiosk.runtime import open_knowledge
+
+    k = open_knowledge(make_config(tmp_path))
+    assert k.wait_for_reranker(120)
+    assert len(k._rerank_states) == len(k.entries)
