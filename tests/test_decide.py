@@ -161,3 +161,35 @@ async def test_advice_and_mixed_venue_questions_get_the_staff_pointer(config, kn
         done = await a.ask(a.start_conversation("kiosk"), q)
         assert isinstance(done, ev.AnswerDone) and done.outcome == "refused", q
         assert config.venue.staff_pointer in done.text
+
+
+def _knowledge_of(tmp_path, text: str):
+    from kiosk.knowledge.retrieve import Knowledge
+
+    folder = tmp_path / "k"
+    folder.mkdir()
+    (folder / "a.md").write_text(text, "utf-8")
+    return Knowledge.open(folder, tmp_path / "k.db", use_embeddings=False)
+
+
+def test_a_question_about_the_state_of_now_is_refused_unless_the_knowledge_speaks_of_it(tmp_path):
+    """Standing information cannot know whether tonight's show is sold out or a booking
+    is confirmed: the show-times entry would be stated as if it answered."""
+    k = _knowledge_of(
+        tmp_path,
+        "## Show times\nEvening shows begin at 7:30pm and matinees at 2:30pm.\n"
+        "## Booking\nBook online or at the box office; tickets are sent by email.\n"
+        "## Cancelled shows\nIf a show is cancelled you get a full refund.\n",
+    )
+    for question in (
+        "Is the 7:30 show sold out tonight?",
+        "Is my booking for Saturday confirmed?",
+        "Have you got any seats left for Friday?",
+        "is the matinee running late",
+    ):
+        d = decide(k, question)
+        assert d.action == "refuse" and "now" in d.reason, question
+    # The knowledge speaks of cancelled shows; "how can I check if" asks where to look.
+    assert decide(k, "What happens if the show is cancelled?").reason.find("now") < 0
+    assert decide(k, "How can I check if the show is running late?").reason.find("now") < 0
+    assert decide(k, "When do evening shows start?").action != "refuse"

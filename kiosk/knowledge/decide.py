@@ -49,9 +49,10 @@ import numpy as np
 
 from kiosk import paths
 from kiosk.knowledge.compounds import other_kind
+from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.rerank import CANDIDATES
 from kiosk.knowledge.rerank import WEIGHT as RERANK_WEIGHT
-from kiosk.knowledge.vocab import content_tokens, is_place_or_name, salience, subject_weight
+from kiosk.knowledge.vocab import content_tokens, fold, is_place_or_name, salience, subject_weight
 
 if TYPE_CHECKING:
     from kiosk.knowledge.retrieve import Hit, Knowledge
@@ -71,6 +72,9 @@ _COMPARISON = re.compile(
     r"|more \w+|less \w+)\s+than\b|\bcompared? (to|with)\b|\bversus\b|\bvs\.?\s",
     re.I,
 )
+LIVE_STATES = tuple(w.replace("-", " ") for w in sorted(words("live_states")))
+_LEFT = re.compile(r"\b(any|seats?|tickets?|spaces?|places?|tables?|rooms?|pitches?|slots?)\s+(\w+\s+)?left\b")
+_HOW_TO_FIND_OUT = re.compile(r"\b(check|find out|see|know|tell|look up)\s+(if|whether)\b")
 HEARING_MARGIN = 0.1
 """How much more confident a corrected reading must be than the question as heard."""
 _OPENER = re.compile(r"^\s*(and|but|also|what about|how about|then|what if)\b", re.I)
@@ -174,6 +178,9 @@ def decide(
     cal = knowledge.calibration
     if _COMPARISON.search(question):
         return Decision("refuse", 0.0, [], question, "compares this venue with somewhere else")
+    live = live_state(knowledge, question)
+    if live:
+        return Decision("refuse", 0.0, [], question, f"asks whether something is {live} now")
     alone = _judge(knowledge, question, question, k, cal, refuse, instant)
     alone = _reranked(knowledge, question, alone, k, refuse, instant)
     if alone.action != "instant":
@@ -249,6 +256,23 @@ def _about_the_new_words(
             order = [h, *hits[:i], *hits[i + 1 :]]
             return _classify(knowledge, together.query, together.query, order, cal, refuse, instant)
     return together
+
+
+def live_state(knowledge: Knowledge, question: str) -> str | None:
+    """The state-of-now the question asks about ("sold out", "running late", "seats
+    left"), when the knowledge never speaks of it: the nearest entry (the show times, the
+    booking rules) would be stated as if it answered. None when the question asks none."""
+    text = " ".join(re.findall(r"[a-z0-9]+", fold(question).lower()))
+    if _HOW_TO_FIND_OUT.search(text):  # "how can I check if my train is on time" asks where to look
+        return None
+    said = knowledge.plain_text
+    for phrase in LIVE_STATES:
+        if re.search(rf"\b{phrase}\b", text) and not re.search(rf"\b{phrase}\b", said):
+            return phrase
+    left = _LEFT.search(text)
+    if left and not re.search(rf"\b{re.escape(left.group(0))}", said):
+        return left.group(0)
+    return None
 
 
 def _is_follow_up(question: str) -> bool:

@@ -83,6 +83,8 @@ class Knowledge:
         self.common_vocabulary = _with_bare_possessives(
             {w for e in self.entries for w in _WORD.findall(fold(_strip_names(e.full)))}
         )
+        self.plain_text = " ".join(re.findall(r"[a-z0-9]+", fold(" ".join(e.full for e in self.entries)).lower()))
+        """Every entry's words, lowercase, one space apart: for phrase tests (decide.live_state)."""
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
         self.vocab = Vocabulary([e.full for e in self.entries])
         self.hearing = Hearing(self.vocab)
