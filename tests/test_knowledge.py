@@ -139,6 +139,12 @@ FLOORS = {
     "zoo": (0.64, 0.57, 14),
     # Written after the round's last change and scored once on the final code (first contact).
     "ferry": (0.64, 0.66, 15),
+    # Third round (written blind): theatre studied after its first contact, campsite and
+    # motorway services sealed until scored once, old -> new code, in the issue 13 notes.
+    # Retrieval order alone here; tests/test_rerank.py has the kiosk's full decision.
+    "theatre": (0.70, 0.66, 12),  # 32/44, 15/21, 10
+    "campsite": (0.65, 0.66, 12),  # 30/44, 15/21, 10
+    "services": (0.78, 0.52, 13),  # 34/42, 12/21, 11
 }
 
 
