@@ -191,3 +191,27 @@ def test_regression_venues_with_the_reranker(model, tmp_path, venue):
 def test_every_regression_venue_has_a_reranked_floor():
     venues = sorted(p.name for p in (paths.BENCH_DIR / "venues").iterdir() if p.is_dir())
     assert venues == sorted(RERANKED_FLOORS)
+
+
+def test_a_large_knowledge_reads_entries_when_first_needed_and_keeps_the_recent(tmp_path, monkeypatch):
+    """States cost ~1.3 MB each: past RERANK_STATES entries they are read on demand."""
+    from kiosk.knowledge import retrieve
+
+    monkeypatch.setattr(retrieve, "RERANK_STATES", 4)
+    read: list[int] = []
+
+    class Recording:
+        def prepare(self, entries):
+            read.extend(i for i, _ in entries)
+            return {i: i for i, _ in entries}
+
+        def score(self, q, states):
+            return [0.0] * len(states)
+
+    k = Knowledge.open(paths.DEMO_KNOWLEDGE_DIR, tmp_path / "k.db")
+    k.attach_reranker(Recording())
+    assert read == [e.id for e in k.entries[:4]]
+    d = decide(k, "How many books can I take out?")
+    assert d.action != "instant"
+    assert set(h.entry.id for h in d.candidates) <= set(read)
+    assert len(k._rerank_states) == len(d.candidates)  # the cap, or the five in use

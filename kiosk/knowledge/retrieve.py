@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from kiosk.knowledge.vocab import Vocabulary, fold
 log = logging.getLogger(__name__)
 
 LEXICAL_WEIGHT = 0.1
+RERANK_STATES = 256
+"""Entries whose reranker state is kept (~1.3 MB each): all of a venue's usual 20-100."""
 STOPWORDS = words("stopwords")
 OTHER_DOMAINS = words("other_domains")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -94,18 +97,22 @@ class Knowledge:
         """Knowledge files that were not read (files.read_folder), for the staff notice."""
         self.reranker = None
         """A rerank.QuestionLikelihood with this knowledge's entries read (attach_reranker)."""
-        self._rerank_states: dict = {}
+        self._rerank_states: OrderedDict = OrderedDict()
+        self._rerank_lock = threading.Lock()
 
     def attach_reranker(self, reranker, background: bool = False) -> threading.Thread | None:
         """Let the decision reorder uncertain retrievals by question likelihood (rerank.py).
 
-        The model reads every entry once first: ~1 s per 30 entries here, minutes for a
-        large folder on a Pi, so the kiosk does it in the ``background`` and answers from
-        retrieval order until it is done."""
+        The model reads each entry once and keeps its state: ~0.14 s and ~1.3 MB per entry
+        here. Up to RERANK_STATES entries are read ahead (in the ``background`` for the
+        kiosk, which answers from retrieval order until it is done); a larger knowledge
+        reads an entry when a question first needs it and keeps the most recent ones."""
+        self._rerank_states = OrderedDict()
 
         def prepare() -> None:
             try:
-                self._rerank_states = reranker.prepare([(e.id, e.full) for e in self.entries])
+                ahead = self.entries[:RERANK_STATES]
+                self._rerank_states.update(reranker.prepare([(e.id, e.full) for e in ahead]))
             except RuntimeError as e:
                 log.warning("reranking is off: the model could not read the knowledge: %s", e)
                 return
@@ -129,7 +136,17 @@ class Knowledge:
 
     def likelihoods(self, question: str, hits: list[Hit]) -> list[float]:
         """log P(question | entry) for each hit (rerank.py); needs attach_reranker."""
-        return self.reranker.score(question, [self._rerank_states[h.entry.id] for h in hits])
+        states = self._rerank_states
+        with self._rerank_lock:
+            missing = [h.entry for h in hits if h.entry.id not in states]
+            if missing:
+                states.update(self.reranker.prepare([(e.id, e.full) for e in missing]))
+            chosen = [states[h.entry.id] for h in hits]
+            for h in hits:
+                states.move_to_end(h.entry.id)
+            while len(states) > max(RERANK_STATES, len(hits)):
+                states.popitem(last=False)
+        return self.reranker.score(question, chosen)
 
     @classmethod
     def open(
