@@ -41,3 +41,26 @@ async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
         waited += 0.05
         if waited > timeout:
             raise AssertionError("condition not reached")
+
+
+def assert_venue_floors(knowledge, questions: dict, floors: tuple[float, float, int]) -> None:
+    """A regression venue's decisions against its floors (right share of the answerable
+    questions, refused share of the off-topic ones, most wrong entries stated)."""
+    from kiosk.knowledge.decide import decide
+
+    right = wrong = refused = 0
+    for item in questions["answerable"]:
+        d = decide(knowledge, item["q"])
+        if d.action != "refuse":
+            ok = any(e.lower() in d.hits[0].entry.full.lower() for e in item["expect"])
+            right += ok
+            wrong += not ok
+    for item in questions["off_topic"]:
+        d = decide(knowledge, item["q"])
+        refused += d.action == "refuse"
+        wrong += d.action != "refuse"
+    min_right, min_refused, max_wrong = floors
+    n_ans, n_off = len(questions["answerable"]), len(questions["off_topic"])
+    assert right / n_ans >= min_right, f"{right}/{n_ans}"
+    assert refused / n_off >= min_refused, f"{refused}/{n_off}"
+    assert wrong <= max_wrong, f"{wrong} wrong entries stated"

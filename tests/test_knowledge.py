@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from core_support import assert_venue_floors
 
 from kiosk import bench, paths
 from kiosk.answer_bench import load_set
@@ -153,24 +154,7 @@ def test_regression_venues_answer_and_refuse(tmp_path, venue):
     """Venues written by people who never saw this code: a floor, so a regression shows."""
     folder = VENUES / venue
     k = Knowledge.open(folder / "knowledge", tmp_path / "k.db")
-    qs = load_set(folder / "questions.toml")
-    right = wrong = refused = 0
-    for item in qs["answerable"]:
-        d = decide(k, item["q"])
-        if d.action == "refuse":
-            continue
-        ok = any(e.lower() in d.hits[0].entry.full.lower() for e in item["expect"])
-        right += ok
-        wrong += not ok
-    for item in qs["off_topic"]:
-        d = decide(k, item["q"])
-        refused += d.action == "refuse"
-        wrong += d.action != "refuse"
-    min_right, min_refused, max_wrong = FLOORS[venue]
-    n_ans, n_off = len(qs["answerable"]), len(qs["off_topic"])
-    assert right / n_ans >= min_right, f"{right}/{n_ans}"
-    assert refused / n_off >= min_refused, f"{refused}/{n_off}"
-    assert wrong <= max_wrong, f"{wrong} wrong entries stated"
+    assert_venue_floors(k, load_set(folder / "questions.toml"), FLOORS[venue])
 
 
 def test_every_regression_venue_has_a_floor():

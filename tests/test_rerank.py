@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from core_support import assert_venue_floors
 
 from kiosk import paths
 from kiosk.knowledge import rerank
@@ -170,22 +171,7 @@ def test_regression_venues_with_the_reranker(model, tmp_path, venue):
     folder = paths.BENCH_DIR / "venues" / venue
     k = Knowledge.open(folder / "knowledge", tmp_path / "k.db")
     k.attach_reranker(model)
-    qs = load_set(folder / "questions.toml")
-    right = wrong = refused = 0
-    for item in qs["answerable"]:
-        d = decide(k, item["q"])
-        if d.action != "refuse":
-            ok = any(e.lower() in d.hits[0].entry.full.lower() for e in item["expect"])
-            right += ok
-            wrong += not ok
-    for item in qs["off_topic"]:
-        d = decide(k, item["q"])
-        refused += d.action == "refuse"
-        wrong += d.action != "refuse"
-    min_right, min_refused, max_wrong = RERANKED_FLOORS[venue]
-    assert right / len(qs["answerable"]) >= min_right, f"{right}/{len(qs['answerable'])}"
-    assert refused / len(qs["off_topic"]) >= min_refused, f"{refused}/{len(qs['off_topic'])}"
-    assert wrong <= max_wrong, f"{wrong} wrong entries stated"
+    assert_venue_floors(k, load_set(folder / "questions.toml"), RERANKED_FLOORS[venue])
 
 
 def test_every_regression_venue_has_a_reranked_floor():
