@@ -118,14 +118,17 @@ class QuestionLikelihood:
             raise RuntimeError(f"llama_decode returned {rc}")
         return wanted
 
-    def prepare(self, entries: list[tuple[int, str]]) -> dict[int, State]:
+    def prepare(self, entries: list[tuple[int, str]], stop: threading.Event | None = None) -> dict[int, State]:
         """Read each entry once and return its state (all but the cue's last token, whose
         logits predict the question's first token and are computed with the question).
-        The states belong to one loaded knowledge: a reload prepares its own."""
+        The states belong to one loaded knowledge: a reload prepares its own. ``stop``
+        ends it between two entries (the process is exiting)."""
         lc = self._lc
         states: dict[int, State] = {}
         with self._lock:
             for entry_id, text in entries:
+                if stop is not None and stop.is_set():
+                    break
                 toks = self._tokenize(text.strip(), True)[:MAX_ENTRY_TOKENS] + self._cue
                 lc.llama_memory_clear(self._mem, True)
                 body = toks[:-1]

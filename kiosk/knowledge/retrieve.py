@@ -15,6 +15,7 @@ the lexical coverage alone.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import re
@@ -65,6 +66,20 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
+_PREPARING: list[tuple[threading.Event, threading.Thread]] = []
+
+
+@atexit.register
+def _stop_preparing() -> None:
+    """A short command (``kiosk ask``) exits while the reranker may still be reading the
+    knowledge: a daemon thread inside llama.cpp during interpreter teardown crashes the
+    process (SIGSEGV, measured). Stop it between two entries and wait for that."""
+    for stop, _ in _PREPARING:
+        stop.set()
+    for _, thread in _PREPARING:
+        thread.join(10)
+
+
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
@@ -109,19 +124,22 @@ class Knowledge:
         reads an entry when a question first needs it and keeps the most recent ones."""
         self._rerank_states = OrderedDict()
 
-        def prepare() -> None:
+        def prepare(stop: threading.Event | None = None) -> None:
             try:
                 ahead = self.entries[:RERANK_STATES]
-                self._rerank_states.update(reranker.prepare([(e.id, e.full) for e in ahead]))
+                self._rerank_states.update(reranker.prepare([(e.id, e.full) for e in ahead], stop))
             except RuntimeError as e:
                 log.warning("reranking is off: the model could not read the knowledge: %s", e)
                 return
-            self.reranker = reranker
+            if stop is None or not stop.is_set():
+                self.reranker = reranker
 
         if not background:
             prepare()
             return None
-        thread = threading.Thread(target=prepare, name="rerank-prepare", daemon=True)
+        stop = threading.Event()
+        thread = threading.Thread(target=prepare, args=(stop,), name="rerank-prepare", daemon=True)
+        _PREPARING.append((stop, thread))
         thread.start()
         self._rerank_thread = thread
         return thread
