@@ -125,10 +125,12 @@ class QuestionLikelihood:
         ends it between two entries (the process is exiting)."""
         lc = self._lc
         states: dict[int, State] = {}
-        with self._lock:
-            for entry_id, text in entries:
-                if stop is not None and stop.is_set():
-                    break
+        for entry_id, text in entries:
+            if stop is not None and stop.is_set():
+                break
+            # One entry at a time under the lock: a question asked during a reload's read
+            # waits for one entry (~0.14 s), not for the whole knowledge.
+            with self._lock:
                 toks = self._tokenize(text.strip(), True)[:MAX_ENTRY_TOKENS] + self._cue
                 lc.llama_memory_clear(self._mem, True)
                 body = toks[:-1]
