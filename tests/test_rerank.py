@@ -83,7 +83,7 @@ def test_an_instant_answer_never_waits_for_the_reranker(tmp_path):
     class Counting:
         calls = 0
 
-        def prepare(self, entries):
+        def prepare(self, entries, stop=None):
             return {i: (b"", 0, 0) for i, _ in entries}
 
         def score(self, question, states):
@@ -110,7 +110,7 @@ def test_a_reranker_that_prefers_the_second_entry_reorders_the_answer(tmp_path):
     second = plain.candidates[1].entry.id
 
     class Prefers:
-        def prepare(self, entries):
+        def prepare(self, entries, stop=None):
             return {i: i for i, _ in entries}
 
         def score(self, q, states):
@@ -187,7 +187,7 @@ def test_a_large_knowledge_reads_entries_when_first_needed_and_keeps_the_recent(
     read: list[int] = []
 
     class Recording:
-        def prepare(self, entries):
+        def prepare(self, entries, stop=None):
             read.extend(i for i, _ in entries)
             return {i: i for i, _ in entries}
 
