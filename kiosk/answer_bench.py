@@ -140,8 +140,10 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
     qs = load_set(Path(settings["questions"]))
     rt = build(config, with_llm=with_llm, with_sinks=False)
     assistant = rt.assistant
+    # Measured as the kiosk answers once its reranker has read the entries; a --baseline
+    # checkout runs this file on its own Knowledge, which may predate the reranker.
     wait = getattr(assistant.knowledge, "wait_for_reranker", None)
-    if wait is not None:  # measured as the kiosk answers once its reranker has read the entries
+    if wait is not None:
         wait()
     entries = list(assistant.knowledge.entries)
     judge = Judge(" ".join(e.full for e in entries), config.venue.name)

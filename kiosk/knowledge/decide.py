@@ -52,7 +52,7 @@ from kiosk.knowledge.compounds import other_kind
 from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.rerank import CANDIDATES
 from kiosk.knowledge.rerank import WEIGHT as RERANK_WEIGHT
-from kiosk.knowledge.vocab import content_tokens, fold, is_place_or_name, salience, subject_weight
+from kiosk.knowledge.vocab import content_tokens, is_place_or_name, plain, salience, subject_weight
 
 if TYPE_CHECKING:
     from kiosk.knowledge.retrieve import Hit, Knowledge
@@ -229,17 +229,19 @@ def _reranked(knowledge: Knowledge, question: str, first: Decision, k: int, refu
     cal = knowledge.calibration
     if first.action != "llm" or knowledge.reranker is None or cal.rerank is None or len(first.candidates) < 2:
         return first
-    hits = first.candidates
-    lps = knowledge.likelihoods(question, hits)
-    combined = [h.score + RERANK_WEIGHT * lp for h, lp in zip(hits, lps, strict=True)]
-    order = sorted(range(len(hits)), key=lambda i: -combined[i])
-    ranked = [hits[i] for i in order]
-    margin = combined[order[0]] - combined[order[1]]
+    ranked, margin = reorder(knowledge, question, first.candidates)
     out = _classify(knowledge, question, first.query, ranked, cal.rerank, refuse, instant, k, margin)
-    out.reason = out.reason or ("reranked" if order[0] else "")
+    out.reason = out.reason or ("reranked" if ranked[0] is not first.candidates[0] else "")
     return out
 
 
+def reorder(knowledge: Knowledge, question: str, hits: list[Hit]) -> tuple[list[Hit], float]:
+    """The hits by retrieval score + RERANK_WEIGHT x log P(question | entry), best first,
+    and the first's lead over the second on that combined score."""
+    lps = knowledge.likelihoods(question, hits)
+    combined = [h.score + RERANK_WEIGHT * lp for h, lp in zip(hits, lps, strict=True)]
+    order = sorted(range(len(hits)), key=lambda i: -combined[i])
+    return [hits[i] for i in order], combined[order[0]] - combined[order[1]]
 
 
 def _about_the_new_words(
@@ -267,7 +269,7 @@ def live_state(knowledge: Knowledge, question: str) -> str | None:
     """The state-of-now the question asks about ("sold out", "running late", "seats
     left"), when the knowledge never speaks of it: the nearest entry (the show times, the
     booking rules) would be stated as if it answered. None when the question asks none."""
-    text = " ".join(re.findall(r"[a-z0-9]+", fold(question).lower()))
+    text = plain(question)
     if _HOW_TO_FIND_OUT.search(text):  # "how can I check if my train is on time" asks where to look
         return None
     said = knowledge.plain_text
@@ -385,11 +387,8 @@ def fit(out_path: Path = CALIBRATION_PATH, rerank_model: str = "gemma3-270m") ->
             for (k, text, expect), hits, row in zip(samples, retrieved, x, strict=True):
                 if first.probability(row) >= 0.8 or len(hits) < 2:
                     continue
-                lps = k.likelihoods(text, hits)
-                combined = [h.score + RERANK_WEIGHT * lp for h, lp in zip(hits, lps, strict=True)]
-                order = sorted(range(len(hits)), key=lambda i: -combined[i])
-                ranked = [hits[i] for i in order]
-                x2.append(features(k, text, ranked, combined[order[0]] - combined[order[1]]))
+                ranked, margin = reorder(k, text, hits)
+                x2.append(features(k, text, ranked, margin))
                 y2.append(right(ranked[0], expect))
             w2 = newton(np.stack(x2), np.array(y2))
             out |= {"reranked_n": len(y2), "reranked_positive": int(sum(y2))}

@@ -148,11 +148,11 @@ class QuestionLikelihood:
         q = self._tokenize(" " + question.strip(), False)[:MAX_QUESTION_TOKENS]
         if not q or not states:
             return [0.0] * len(states)
-        ids = states[:CANDIDATES]
+        batch = states[:CANDIDATES]
         with self._lock:
             lc.llama_memory_clear(self._mem, True)
             items: list[tuple[int, int, int, bool]] = []
-            for seq, (blob, n, last) in enumerate(ids):
+            for seq, (blob, n, last) in enumerate(batch):
                 buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
                 if lc.llama_state_seq_set_data(self._ctx, buf, len(blob), seq) == 0:
                     raise RuntimeError("llama.cpp could not restore an entry's state")
@@ -160,7 +160,7 @@ class QuestionLikelihood:
                 items += [(t, n + i, seq, i < len(q)) for i, t in enumerate(run)]
             wanted = self._decode(items)
             out = []
-            for seq in range(len(ids)):
+            for seq in range(len(batch)):
                 total = 0.0
                 for i, tok in enumerate(q):
                     ptr = lc.llama_get_logits_ith(self._ctx, wanted[seq * len(q) + i])
@@ -168,7 +168,7 @@ class QuestionLikelihood:
                     top = float(logits.max())
                     total += float(logits[tok]) - top - math.log(float(np.exp(logits - top).sum()))
                 out.append(total)
-        return out + [0.0] * (len(states) - len(ids))
+        return out + [0.0] * (len(states) - len(batch))
 
 
 _LOADED: dict[str, QuestionLikelihood] = {}

@@ -33,7 +33,7 @@ from kiosk.knowledge.files import FileLimits, read_folder
 from kiosk.knowledge.hearing import Hearing
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
-from kiosk.knowledge.vocab import Vocabulary, fold
+from kiosk.knowledge.vocab import Vocabulary, fold, plain
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Knowledge:
         self.common_vocabulary = _with_bare_possessives(
             {w for e in self.entries for w in _WORD.findall(fold(_strip_names(e.full)))}
         )
-        self.plain_text = " ".join(re.findall(r"[a-z0-9]+", fold(" ".join(e.full for e in self.entries)).lower()))
+        self.plain_text = plain(" ".join(e.full for e in self.entries))
         """Every entry's words, lowercase, one space apart: for phrase tests (decide.live_state)."""
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
         self.vocab = Vocabulary([e.full for e in self.entries])
@@ -114,6 +114,7 @@ class Knowledge:
         """A rerank.QuestionLikelihood with this knowledge's entries read (attach_reranker)."""
         self._rerank_states: OrderedDict = OrderedDict()
         self._rerank_lock = threading.Lock()
+        self._rerank_thread: threading.Thread | None = None
 
     def attach_reranker(self, reranker, background: bool = False) -> threading.Thread | None:
         """Let the decision reorder uncertain retrievals by question likelihood (rerank.py).
@@ -139,6 +140,7 @@ class Knowledge:
             return None
         stop = threading.Event()
         thread = threading.Thread(target=prepare, args=(stop,), name="rerank-prepare", daemon=True)
+        _PREPARING[:] = [(s, t) for s, t in _PREPARING if t.is_alive()]  # reloads add more
         _PREPARING.append((stop, thread))
         thread.start()
         self._rerank_thread = thread
@@ -147,9 +149,8 @@ class Knowledge:
     def wait_for_reranker(self, timeout: float | None = None) -> bool:
         """Block until a background attach_reranker is done (benches measure the kiosk
         as it runs once started); True when reranking is on."""
-        thread = getattr(self, "_rerank_thread", None)
-        if thread is not None:
-            thread.join(timeout)
+        if self._rerank_thread is not None:
+            self._rerank_thread.join(timeout)
         return self.reranker is not None
 
     def likelihoods(self, question: str, hits: list[Hit]) -> list[float]:

@@ -116,6 +116,12 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+def plain(text: str) -> str:
+    """Folded words one space apart, punctuation gone: for phrase tests on a question and
+    on the whole knowledge alike (decide.live_state)."""
+    return " ".join(re.findall(r"[a-z0-9]+", fold(text)))
+
+
 def tokens(text: str) -> list[str]:
     return [w.strip("'") for w in _WORD.findall(fold(text))]
 
