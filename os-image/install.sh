@@ -49,6 +49,23 @@ for f in "$here/packages/"*.pip; do
 done
 extras=".[${areas%,}]"
 [ "$action" = "test" ] && extras=".[${areas}test]"
+
+# llama.cpp is built for the CPU family, not for the build machine's exact CPU: its default
+# (-march=native) compiles the AMX kernels on Xeons that have AMX, and those segfault in
+# the first llama_decode where the kernel does not grant the process AMX tile state (seen
+# on a CI machine: ggml_backend_amx_mul_mat, for every model). x86-64 gets AVX2/FMA, which
+# every x86 machine this runs on has; arm64 (the Pi, the image build) keeps its default.
+llama_pin="$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)"
+if [ "$(uname -m)" = "x86_64" ]; then
+  export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON ${CMAKE_ARGS:-}"
+fi
+llama_stamp=".venv/.llama-build"
+if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_pin ${CMAKE_ARGS:-}" ]; then
+  # pip reuses a wheel it built before whatever CMAKE_ARGS say: build this one afresh.
+  say "pip: building $llama_pin for $(uname -m) (~5 min on 2 cores)"
+  "${pip[@]}" --no-cache-dir --force-reinstall --no-deps "$llama_pin"
+  echo "$llama_pin ${CMAKE_ARGS:-}" > "$llama_stamp"
+fi
 stamp=".venv/.kiosk-installed-$action"
 want="$(cat pyproject.toml models/manifest.toml os-image/packages/* | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
