@@ -114,3 +114,11 @@ def test_a_follow_up_that_changes_the_subject_gets_the_entry_for_its_new_words(s
     assert first.hits[0].entry.title == "Black-and-white printing"
     then = decide(small_knowledge, "And colour?", previous="How much is black and white printing?")
     assert then.action != "refuse" and then.hits[0].entry.title == "Colour printing"
+
+
+def test_a_word_that_sounds_the_same_wins_over_one_that_only_looks_alike():
+    """"shot" is one letter from the venue's own "short" and from "shut" (an everyday word
+    for its "close"), but sounds only like "shut" (a campsite's "when does the office shot")."""
+    h = Hearing(Vocabulary(["Reception closes at 5pm.", "Short stays of one night cost £25."]))
+    text, fixed = h.correct("when does the office shot")
+    assert fixed == ["shut"] and text == "when does the office shut"

@@ -29,7 +29,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from kiosk.knowledge.vocab import STOPWORDS, is_place_or_name, zipf
+from kiosk.knowledge.vocab import STOPWORDS, compound_parts, is_place_or_name, zipf
 
 if TYPE_CHECKING:
     from kiosk.knowledge.vocab import Vocabulary
@@ -121,8 +121,11 @@ class Hearing:
                 cost = 0.5 * d + (0.0 if same_sound else 0.5)
                 own = c in self.own
                 gain = zipf(c) + (VENUE_PRIOR if own else ALIAS_PRIOR) - cost - heard
-                # The venue's own word before any everyday equivalent of another one.
-                rank = (own, gain)
+                # A word that sounds the same before one that only looks alike (campsite:
+                # "when does the office shot" is "shut", an everyday word for its
+                # "close", not its own "short"); then the venue's own word before any
+                # everyday equivalent of another one.
+                rank = (same_sound, own, gain)
                 if gain > 0 and (best is None or rank > best[0]):
                     best = (rank, c)
         return best[1] if best else None
@@ -161,8 +164,9 @@ class Hearing:
             ):
                 heard = (parts[i] + parts[nxt]).lower()
                 joined = heard if heard in self._joined else None
-                if joined is None and len(heard) >= 6:
+                if joined is None and len(heard) >= 6 and compound_parts(heard) is None:
                     # vocab.cover reads a non-word as the closest knowledge word already
+                    # (but two words run together are only those words: "student cart")
                     covers = self.vocab.cover(heard)
                     joined = next(iter(covers)) if len(covers) == 1 else self.candidate(heard)
                 if joined is not None and len(joined) >= 6:
