@@ -13,9 +13,12 @@ nearest entry is:
 - a subject the best entry does not cover ("law" and "school" in "is the law school
   building open on Saturdays" against the library's hours) weighs against it
   (``off_entry_subject``: the strongest such word by ``subject_weight``);
+- an entry that names other days or age bands than the question ("open on a Tuesday"
+  against Friday and Saturday opening), or gives no price, time or number where one is
+  asked (slots.py: ``slot_mismatch``, ``answer_missing``), weighs against it;
 - these, the encoder's cosine, the margin to the next entry and the lexical match are the
   features of a small logistic model (coefficients in assets/decide.toml), fitted on the
-  question sets of the demo venue and the older held-out venues ("is the best entry the
+  question sets of the demo venue and the bench venues but HELD_OUT ("is the best entry the
   right one?") with ``python -m kiosk.knowledge.decide fit``. Its output is a calibrated
   probability, so the two thresholds (config ``refuse_threshold``, ``instant_threshold``)
   mean the same on every venue: below the first the kiosk refuses, at or above the second
@@ -52,6 +55,7 @@ from kiosk.knowledge.compounds import other_kind
 from kiosk.knowledge.lexicon import words
 from kiosk.knowledge.rerank import CANDIDATES
 from kiosk.knowledge.rerank import WEIGHT as RERANK_WEIGHT
+from kiosk.knowledge.slots import answer_missing, slot_mismatch
 from kiosk.knowledge.vocab import content_tokens, is_place_or_name, plain, salience, subject_weight
 
 if TYPE_CHECKING:
@@ -66,6 +70,8 @@ FEATURES = (
     "uncovered_max",
     "unknown_name",
     "off_entry_subject",
+    "slot_mismatch",
+    "answer_missing",
 )
 _COMPARISON = re.compile(
     r"\b(cheaper|dearer|better|worse|nicer|bigger|smaller|busier|quieter|closer|nearer|faster|slower"
@@ -158,6 +164,8 @@ def features(knowledge: Knowledge, question: str, hits: list[Hit], margin: float
             uncovered,
             1.0 if unknown_place or knowledge.unknown_subject(question) else 0.0,
             off_entry,
+            slot_mismatch(question, top.entry.full) if top else 0.0,
+            answer_missing(question, top.entry.full) if top else 0.0,
         ],
         dtype=np.float64,
     )
@@ -326,17 +334,24 @@ def _classify(
 
 
 def training_sets() -> list[tuple[Path, Path, str]]:
-    """(knowledge folder, question set, name): the demo venue and the older held-out venues.
-    Venues added later (university library, shopping centre, ...) are kept OUT, so they
-    stay a test; the airport and theme park, a test for the first fit, joined the second."""
+    """(knowledge folder, question set, name): the demo venue and every bench venue but
+    the HELD_OUT ones, which stay a first-contact test."""
     out = [(paths.DEMO_KNOWLEDGE_DIR, paths.BENCH_DIR / "demo_questions.toml", "demo")]
-    for name in TRAINING_VENUES:
-        folder = paths.BENCH_DIR / "venues" / name
-        out.append((folder / "knowledge", folder / "questions.toml", name))
+    for folder in sorted((paths.BENCH_DIR / "venues").iterdir()):
+        if folder.name not in HELD_OUT and (folder / "questions.toml").is_file():
+            out.append((folder / "knowledge", folder / "questions.toml", folder.name))
     return out
 
 
-TRAINING_VENUES = ("museum", "station", "airport", "themepark")
+HELD_OUT = ("supermarket",)
+"""Venues written blind and scored once before the fit that follows them (issue 13's
+fourth round): the fit never sees them. Every earlier venue has been studied while
+tuning, so its figures no longer predict a new venue; fitted on five of them, the model
+judged the eleven others 71.5% right, 73.3% of off-topic refused, 13.0 wrong entries per
+100; fitted leaving each venue out in turn on all sixteen (17 with the demo), 66.6%,
+84.8%, 7.7 (knowledge only, 886 answerable and 348 off-topic questions, simulated from
+the features). More venues of more kinds move the model towards refusing the near-miss
+question, which is the failure that costs a visitor most."""
 
 
 def fit(out_path: Path = CALIBRATION_PATH, rerank_model: str = "gemma3-270m") -> dict:
@@ -398,7 +413,7 @@ def fit(out_path: Path = CALIBRATION_PATH, rerank_model: str = "gemma3-270m") ->
     return out
 
 
-SIGNS = (1, 1, 1, 1, -1, -1, -1)
+SIGNS = (1, 1, 1, 1, -1, -1, -1, -1, -1)
 """The direction each feature may push (more similar, more covered: more confident; an
 uncovered subject, an unknown name: less). A weight the small training sets fit the other
 way round is dropped rather than trusted on a venue nobody has seen."""
@@ -441,8 +456,8 @@ def write_calibration(
 ) -> None:
     lines = [
         "# Written by `python -m kiosk.knowledge.decide fit` (kiosk/knowledge/decide.py): a logistic",
-        "# model of 'the best entry answers the question', fitted on the demo venue and the older",
-        "# held-out venues only. The thresholds are probabilities.",
+        "# model of 'the best entry answers the question', fitted on the demo venue and the bench",
+        "# venues but decide.HELD_OUT. The thresholds are probabilities.",
         f"# {n} questions, {positive} whose best entry is right.",
         "",
         f"bias = {w[-1]:.4f}",

@@ -1,0 +1,81 @@
+"""What a question pins down (a day, an age, the kind of answer) against what an entry
+says (kiosk/knowledge/slots.py), and the general word readings behind "covered"
+(vocab.py: WordNet instances for place names, run-together compounds, contractions
+without their apostrophe). Real WordNet and wordfreq; the cases are general behaviours,
+taken from failure classes of unseen venues (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.knowledge.slots import age_bands, answer_missing, days, slot_mismatch
+from kiosk.knowledge.vocab import Vocabulary, compound_parts, content_tokens, is_place_or_name
+
+
+def test_days_spread_ranges_and_read_weekends_and_every_day():
+    assert days("Open Monday to Thursday, 9am to 5pm") == {0, 1, 2, 3}
+    assert days("Mon-Fri 9am, Sat 10am") == {0, 1, 2, 3, 4}  # an abbreviation counts in a range
+    assert days("Friday to Sunday") == {4, 5, 6}
+    assert days("weekends and bank holidays") == {5, 6}
+    assert days("We are open every day from 10am") == set(range(7))
+    assert days("are you open every day", question=True) == set()  # asks no one day
+    assert days("Set your sat nav to the sun terrace") == set()  # not Saturday, not Sunday
+
+
+@pytest.mark.parametrize(
+    ("question", "entry", "mismatch"),
+    [
+        ("What time do you open on a Tuesday?", "On Fridays and Saturdays we open at 9:30am.", 1.0),
+        ("What time do you open on a Tuesday?", "Monday to Thursday we open at 10:00am.", 0.0),
+        ("What time do you open on a Tuesday?", "We open at 10:00am.", 0.0),  # names no day: may answer
+        ("Are you open at the weekend?", "On Saturdays we open at 9am.", 0.0),
+        ("What's the price for my 10 year old?", "Guests aged 60 and over pay £8.10.", 1.0),
+        ("I'm 67, do I get a bit off?", "Guests aged 60 and over pay £8.10.", 0.0),
+        ("How much for my 2 year old?", "Children under 3 go free.", 0.0),
+        ("How much for my 5 year old?", "Children under 3 go free; ages 3 to 15 pay £9.", 0.0),
+        ("How much for my 16 year old?", "Child tickets (ages 3 to 15) are £9.", 1.0),
+    ],
+)
+def test_an_entry_that_names_other_days_or_ages_does_not_answer(question, entry, mismatch):
+    assert slot_mismatch(question, entry) == mismatch
+
+
+def test_age_bands():
+    assert set(age_bands("Adults (ages 16 to 64) £24.50; 65+ £20; under 3s free")) == {(16, 64), (65, 150), (0, 2)}
+
+
+@pytest.mark.parametrize(
+    ("question", "entry", "missing"),
+    [
+        ("How much is parking?", "The car park is behind the shop.", 1.0),
+        ("How much is parking?", "Parking is free for three hours.", 0.0),
+        ("What time does the cafe close?", "The cafe serves hot food and cakes.", 1.0),
+        ("What time does the cafe close?", "The cafe is open 9am to 4pm.", 0.0),
+        ("What's the phone number for the office?", "The office is by the gate.", 1.0),
+        ("What's the phone number for the office?", "Call the office on 01632 960 111.", 0.0),
+        ("Where are the toilets?", "Toilets are beside the lifts.", 0.0),  # asks none of the three
+    ],
+)
+def test_an_entry_without_the_kind_of_answer_asked_for(question, entry, missing):
+    assert answer_missing(question, entry) == missing
+
+
+def test_a_place_name_is_a_wordnet_instance_not_any_location_noun():
+    assert is_place_or_name("leeds") and is_place_or_name("spain")
+    # location nouns that are no place of their own (they refused answerable questions)
+    assert not is_place_or_name("somewhere") and not is_place_or_name("whereabouts")
+    assert is_place_or_name("kelsby")  # no English word at all: a name
+
+
+def test_two_everyday_words_run_together_are_read_as_their_halves():
+    assert compound_parts("cashpoint") == ("cash", "point")
+    assert compound_parts("pushbike") == ("push", "bike")
+    assert compound_parts("kelsby") is None and compound_parts("toilet") is None
+    v = Vocabulary(["There is a cash machine by the main doors.", "Bicycles can be left in the racks."])
+    assert "cash" in v.cover("cashpoint")
+    assert v.cover("stenmouth") == set()  # a name stays uncovered
+
+
+def test_a_contraction_heard_without_its_apostrophe_is_the_contraction():
+    assert content_tokens("weve got rats at seven oclock") == ["rats", "seven", "o'clock"]
+
