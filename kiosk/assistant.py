@@ -224,10 +224,11 @@ class _Run:
             self.show_text(social)
             return
         # The knowledge decides (knowledge/decide.py); the LLM only phrases.
-        previous = self.conv.turns[-1].question if self.conv.turns else None
+        last = self.conv.turns[-1] if self.conv.turns else None
         d = await asyncio.to_thread(
-            decide, self.a.knowledge, question, previous, cfg.knowledge.top_k,
+            decide, self.a.knowledge, question, last.question if last else None, cfg.knowledge.top_k,
             cfg.knowledge.refuse_threshold, cfg.knowledge.instant_threshold,
+            last.sources[0] if last and last.sources else None,
         )
         hits, best = d.hits, d.confidence
         if d.action == "refuse":

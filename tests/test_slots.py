@@ -79,3 +79,40 @@ def test_two_everyday_words_run_together_are_read_as_their_halves():
 def test_a_contraction_heard_without_its_apostrophe_is_the_contraction():
     assert content_tokens("weve got rats at seven oclock") == ["rats", "seven", "o'clock"]
 
+
+CINEMA = {
+    "The Projector Bar": "The Projector Bar is on the first floor and opens from 5:00pm to 11:00pm, "
+    "Friday to Sunday.",
+    "Weekend Opening Hours": "On Saturdays and Sundays the cinema opens at 9:30am.",
+    "Adult Tickets": "An adult ticket costs £11.50.",
+    "Child Tickets": "A ticket for a child aged 3 to 14 costs £7.50.",
+    "Parking": "The Kingsmead car park is next to the cinema.",
+}
+
+
+@pytest.fixture(scope="module")
+def cinema(tmp_path_factory):
+    from kiosk.knowledge.retrieve import Knowledge
+
+    folder = tmp_path_factory.mktemp("cinema")
+    (folder / "facts.md").write_text("".join(f"## {t}\n{x}\n\n" for t, x in CINEMA.items()))
+    return Knowledge.open(folder, folder / "k.db")
+
+
+def test_a_follow_up_that_points_back_is_answered_from_the_previous_answers_entry(cinema):
+    from kiosk.knowledge.decide import decide
+
+    d = decide(cinema, "What time does it open at the weekend?", previous="Where's the bar?",
+               previous_entry="The Projector Bar")
+    assert d.action != "refuse" and d.hits[0].entry.title == "The Projector Bar"
+    assert d.reason == "follow-up on the previous answer's entry"
+
+
+def test_a_follow_up_that_moves_on_or_asks_what_the_entry_lacks_is_not_held_to_it(cinema):
+    from kiosk.knowledge.decide import decide
+
+    moved = decide(cinema, "And for a child?", previous="How much is an adult ticket?", previous_entry="Adult Tickets")
+    assert moved.hits[0].entry.title == "Child Tickets"
+    # the parking entry gives no price: "how much is it?" cannot be answered from it
+    lacks = decide(cinema, "How much is it?", previous="Where can I park?", previous_entry="Parking")
+    assert lacks.reason != "follow-up on the previous answer's entry"
