@@ -141,6 +141,10 @@ FLOORS = {
     "themepark": (0.56, 0.90, 4),  # 24/41, 19/20, 3
     "unilib": (0.77, 0.61, 11),  # 35/44, 14/21, 10
     "zoo": (0.63, 0.61, 11),  # 30/46, 14/21, 10
+    # Written blind after the round's last change and scored once (first contact, old and
+    # new code, in the issue 13 notes); held out of the fit (decide.HELD_OUT).
+    "hotel": (0.72, 0.76, 10),  # 32/43, 17/21, 9
+    "sciencecentre": (0.54, 0.80, 9),  # 25/44, 18/21, 8
 }
 
 
