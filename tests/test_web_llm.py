@@ -13,7 +13,7 @@ from tests.web_support import serving
 pytestmark = pytest.mark.llm
 # Every covered question goes through the LLM, whatever the retrieval score.
 LLM_BAND = {"instant_threshold": 1.0}
-LLM_QUESTION = "Is there a section for kids?"  # mid-confidence: phrased by the LLM
+LLM_QUESTION = "How many books can I take out?"  # mid-confidence (0.58; reranked 0.62): phrased by the LLM
 
 
 async def _open(s):
