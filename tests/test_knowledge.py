@@ -145,6 +145,11 @@ FLOORS = {
     # new code, in the issue 13 notes); held out of the fit (decide.HELD_OUT).
     "hotel": (0.72, 0.76, 10),  # 32/43, 17/21, 9
     "sciencecentre": (0.54, 0.80, 9),  # 25/44, 18/21, 8
+    # Issue 13's fifth round: written blind, scored once on main 92edf1d before any change
+    # (first contact in the notes); held out of the fit, failures not yet studied.
+    "aquarium": (0.54, 0.66, 9),  # 25/44, 15/21, 8
+    "icerink": (0.59, 0.85, 8),  # 27/44, 19/21, 7
+    "statelyhome": (0.52, 0.85, 7),  # 24/44, 19/21, 6
 }
 
 
