@@ -14,7 +14,7 @@ from kiosk import bench
 from kiosk.knowledge.answer import compose
 from kiosk.knowledge.compounds import other_kind
 from kiosk.knowledge.decide import decide
-from kiosk.knowledge.vocab import Vocabulary, is_place_or_name, subject_weight
+from kiosk.knowledge.vocab import Vocabulary, is_place_or_name, misspelt, subject_weight
 from kiosk.knowledge.wordnet import WordNet
 from kiosk.text import SentenceSplitter, split_sentences
 
@@ -44,6 +44,15 @@ def test_rare_subjects_weigh_more_than_everyday_wording():
     assert subject_weight("week") <= 0.1
     assert is_place_or_name("leeds") and is_place_or_name("bristol")
     assert not is_place_or_name("cafe") and not is_place_or_name("toilet")
+
+
+def test_a_long_typing_slip_is_read_as_its_word_not_as_a_place():
+    assert misspelt("cheeper") == "cheaper" and misspelt("discout") == "discount"
+    for name in ("chatsworth", "kenilworth", "tillingford", "leeds"):
+        assert misspelt(name) is None
+    assert not is_place_or_name("cheeper") and is_place_or_name("tillingford")
+    v = Vocabulary(["A 10% discount for students."])
+    assert v.cover("discout") == {"discount"}
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,10 @@ def test_unknown_subject_signals(knowledge):
     assert knowledge.unknown_subject("Are you open on Sunday?") is None
     assert knowledge.unknown_subject("Is there a cafe?") is None
     assert knowledge.unknown_subject("How far is the railway station?") is None
+    # capitalised, but a month, a holiday or a typing slip, not a name of somewhere else
+    assert knowledge.unknown_subject("What time do you shut today? It's June") is None
+    assert knowledge.unknown_subject("Are you open on Boxing Day?") is None
+    assert knowledge.unknown_subject("Is it Cheeper online?") is None
 
 
 def test_lexical_only_mode_still_answers(tmp_path):

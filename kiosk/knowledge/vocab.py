@@ -75,7 +75,7 @@ def is_place_or_name(word: str) -> bool:
         return False
     counts = wn.sense_counts(word)
     if not sum(counts.values()):
-        return zipf(word) < NON_WORD_ZIPF + 0.5
+        return zipf(word) < NON_WORD_ZIPF + 0.5 and misspelt(word) is None
     first = wn.synsets(word, "n", senses=1)
     # A place NAME is an instance in WordNet (Leeds is an instance of city); "somewhere",
     # "whereabouts", "area" and "front" are location nouns too, but no place of their own:
@@ -87,6 +87,37 @@ def is_place_or_name(word: str) -> bool:
         and any(sym == "@i" for sym, _, _ in first[0].pointers)
         and counts["n"] >= sum(counts.values()) - counts["n"]
     )
+
+
+TYPO_ZIPF = 3.5
+"""wordfreq Zipf frequency of the word a non-word is one slip away from ("cheeper": cheaper)."""
+TYPO_MIN_LENGTH = 6
+"""Shorter non-words are as often names one slip from a word ("leeds": needs, "brant": grant)."""
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@lru_cache(maxsize=16384)
+def misspelt(word: str) -> str | None:
+    """The common English word a long non-word is one typing slip away from (a letter
+    left out, added, swapped with the next or changed: "cheeper", "discout"), or None.
+
+    A word neither WordNet nor everyday English knows is otherwise read as a name of some
+    other place, and a visitor who typed "is it cheeper online" was refused as if they
+    had asked about Chatsworth (stately home, first contact, issue 13). Invented and real
+    place names ("tillingford", "kenilworth", "chatsworth") are no slip from a common word."""
+    if len(word) < TYPO_MIN_LENGTH or not word.isalpha():
+        return None
+    wn = default_wordnet()
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    edits |= {a + c + b for a, b in splits for c in _LETTERS}
+    edits.discard(word)
+    best = max(edits, key=zipf)
+    if zipf(best) < TYPO_ZIPF or (wn is not None and not sum(wn.sense_counts(best).values())):
+        return None
+    return best
 
 
 COMPOUND_PART_ZIPF = 3.0
@@ -276,6 +307,10 @@ class Vocabulary:
             best = process.extractOne(word, self._fuzzy_pool, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN)
             if best is not None:
                 return {self.lemma(best[0])}
+        if self.wn is not None and not sum(self.wn.sense_counts(word).values()):
+            meant = misspelt(word)  # "discout": what "discount" stands for
+            if meant is not None:
+                return self.cover(meant)
         return set()
 
     def expansion(self, words: Iterable[str]) -> list[str]:
