@@ -235,8 +235,9 @@ class Knowledge:
                 continue
             # Only a name or a subject: "June", "Boxing Day", "Deaf", "Wednesday" are
             # capitalised, but a month, a holiday, a description, a day (subject_weight
-            # low): as unknown names they refused 9 answerable questions of the six
-            # held-out venues of issue 13's fifth round. A typing slip weighs as its word.
+            # low): as unknown names they refused 8 typed or heard answerable questions
+            # of the six held-out venues of issue 13's fifth round (counted at the sixth).
+            # A typing slip weighs as its word.
             if is_place_or_name(word) or subject_weight(misspelt(word) or word) >= NAME_SUBJECT_WEIGHT:
                 return f"mentions {name}, which the knowledge does not cover"
         return None

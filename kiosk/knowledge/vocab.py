@@ -98,24 +98,29 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 @lru_cache(maxsize=16384)
 def misspelt(word: str) -> str | None:
-    """The common English word a long non-word is one typing slip away from (a letter
-    left out, added, swapped with the next or changed: "cheeper", "discout"), or None.
+    """The common English word a long non-word (in neither WordNet nor everyday English)
+    is one typing slip away from (a letter left out, added, swapped with the next or
+    changed: "cheeper", "discout"), or None.
 
     A word neither WordNet nor everyday English knows is otherwise read as a name of some
     other place, and a visitor who typed "is it cheeper online" was refused as if they
     had asked about Chatsworth (stately home, first contact, issue 13). Invented and real
     place names ("tillingford", "kenilworth", "chatsworth") are no slip from a common word."""
-    if len(word) < TYPO_MIN_LENGTH or not word.isalpha():
-        return None
     wn = default_wordnet()
+    if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or zipf(word) >= NON_WORD_ZIPF + 0.5:
+        return None
+    if wn is not None and sum(wn.sense_counts(word).values()):
+        return None  # a word ("easter", "boxing"), not a slip from "master", "boring"
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     edits = {a + b[1:] for a, b in splits if b}
     edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
     edits |= {a + c + b for a, b in splits for c in _LETTERS}
     edits.discard(word)
-    best = max(edits, key=zipf)
-    if zipf(best) < TYPO_ZIPF or (wn is not None and not sum(wn.sense_counts(best).values())):
+    # Uncached: some 500 one-off strings per word would crowd the shared zipf cache.
+    raw = zipf.__wrapped__
+    best = max(edits, key=raw)
+    if raw(best) < TYPO_ZIPF or (wn is not None and not sum(wn.sense_counts(best).values())):
         return None
     return best
 
@@ -307,10 +312,9 @@ class Vocabulary:
             best = process.extractOne(word, self._fuzzy_pool, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN)
             if best is not None:
                 return {self.lemma(best[0])}
-        if self.wn is not None and not sum(self.wn.sense_counts(word).values()):
-            meant = misspelt(word)  # "discout": what "discount" stands for
-            if meant is not None:
-                return self.cover(meant)
+        meant = misspelt(word)  # "discout": what "discount" stands for
+        if meant is not None:
+            return self.cover(meant)
         return set()
 
     def expansion(self, words: Iterable[str]) -> list[str]:
