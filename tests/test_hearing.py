@@ -85,7 +85,9 @@ def test_a_calibration_file_without_a_feature_gives_it_no_say(tmp_path):
 @pytest.fixture(scope="module")
 def small_knowledge(tmp_path_factory) -> Knowledge:
     folder = tmp_path_factory.mktemp("venue")
-    (folder / "facts.md").write_text("".join(f"## {f.split('. ', 1)[0]}\n{f.split('. ', 1)[1]}\n\n" for f in FACTS))
+    (folder / "facts.md").write_text(
+        "".join(f"## {f.split('. ', 1)[0]}\n{f.split('. ', 1)[1]}\n\n" for f in FACTS)
+    )
     return Knowledge.open(folder, folder / "k.db")
 
 
@@ -117,8 +119,68 @@ def test_a_follow_up_that_changes_the_subject_gets_the_entry_for_its_new_words(s
 
 
 def test_a_word_that_sounds_the_same_wins_over_one_that_only_looks_alike():
-    """"shot" is one letter from the venue's own "short" and from "shut" (an everyday word
+    """ "shot" is one letter from the venue's own "short" and from "shut" (an everyday word
     for its "close"), but sounds only like "shut" (a campsite's "when does the office shot")."""
     h = Hearing(Vocabulary(["Reception closes at 5pm.", "Short stays of one night cost £25."]))
     text, fixed = h.correct("when does the office shot")
     assert fixed == ["shut"] and text == "when does the office shut"
+
+
+# --- how words sound (kiosk/knowledge/sounds.py, the real eSpeak NG library) ------------
+
+
+def test_sounds_come_from_espeak_ng_in_a_british_accent():
+    from kiosk.knowledge.sounds import phonemes
+
+    assert phonemes("flew") == phonemes("flu")  # homophones, spelt apart
+    assert phonemes("spar") == phonemes("spa")  # non-rhotic: the r is not said
+    assert phonemes("seels") == phonemes("seals")  # a non-word is said by rule
+    assert phonemes("dock") != phonemes("dog")
+
+
+def test_a_voicing_slip_or_a_vowel_is_nearer_than_another_consonant():
+    from kiosk.knowledge.sounds import distance
+    from kiosk.knowledge.sounds import phonemes as ph
+
+    assert distance(ph("dock"), ph("dog")) < distance(ph("dock"), ph("doll"))
+    assert distance(ph("buzz"), ph("bus")) == 0.5
+    assert distance(ph("wedding"), ph("heading")) >= 1.0
+    assert distance(ph("law"), ph("low")) > 1.0
+
+
+SPOKEN = [
+    "Sharks. The sharks are fed at 14:00 in the Ocean Tunnel.",
+    "Spa. A 50-minute massage in the spa costs £55.",
+    "Yoga. Yoga sessions run in the studio at 08:00 on weekdays.",
+    "Changing. Baby changing is on every floor.",
+    "Buses. The number 12 bus stops outside the main gate.",
+]
+
+
+@pytest.mark.parametrize(
+    ("heard", "meant"),
+    [
+        ("when can we watch the shocks being fed", "sharks"),  # "shocks" means several venue words
+        ("how much is a massage in your spar", "spa"),  # said the same, spelt apart
+        ("do you run any yoger", "yoga"),  # a non-word that reads as a name, said the same
+        ("which buzz goes to you", "bus"),  # voicing: z for s
+    ],
+)
+def test_a_word_heard_for_one_that_sounds_alike_is_read_as_the_venue_word(heard, meant):
+    h = Hearing(Vocabulary(SPOKEN))
+    text, fixed = h.correct(heard)
+    assert meant in fixed and meant in text.split()
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can we hold our wedding in the studio",  # a whole other consonant: not "heading"
+        "how much is it to see santa",  # a name (WordNet's Santa is a person): homophones only, not "centre"
+        "is the number 12 bus late",
+    ],
+)
+def test_a_word_said_unlike_any_venue_word_is_left_alone(question):
+    h = Hearing(Vocabulary([*SPOKEN, "Headings. Each heading in the centre guide is a floor."]))
+    text, fixed = h.correct(question)
+    assert fixed == [] and text == question
