@@ -159,6 +159,11 @@ FLOORS = {
     "botanic": (0.61, 0.76, 8),  # 28/44, 17/21, 7
     "farmpark": (0.70, 0.80, 8),  # 32/44, 18/21, 7
     "railway": (0.61, 0.61, 9),  # 28/44, 14/21, 8
+    # Issue 13's seventh round: written blind, scored once (old and new code in the same
+    # run, first contact in the notes); held out of the fit, failures not yet studied.
+    "gallery": (0.65, 0.76, 9),  # 30/44, 17/21, 8
+    "stadium": (0.72, 0.80, 8),  # 33/44, 18/21, 7
+    "trampoline": (0.59, 0.61, 16),  # 27/44, 14/21, 15
 }
 
 

@@ -396,14 +396,28 @@ def training_sets() -> list[tuple[Path, Path, str]]:
     return out
 
 
-HELD_OUT = ("supermarket", "hotel", "sciencecentre", "aquarium", "icerink", "statelyhome", "botanic", "farmpark", "railway")
+HELD_OUT = (
+    "supermarket",
+    "hotel",
+    "sciencecentre",
+    "aquarium",
+    "icerink",
+    "statelyhome",
+    "botanic",
+    "farmpark",
+    "railway",
+    "gallery",
+    "stadium",
+    "trampoline",
+)
 """Venues written blind and scored once (issue 13's fourth round: the supermarket sealed
 through the round, the hotel and science centre written after it; the aquarium, ice rink
 and stately home written blind at the fifth round's start and scored once): the fit never
 sees them (the supermarket's failures were read only once it was scored, the hotel's and
 the science centre's at the fifth round's start, the last three's at the sixth round's
 start; the botanic garden, farm park and heritage railway, written blind at the sixth
-round's start and scored once, not yet). Every
+round's start and scored once, not yet; nor the art gallery, football stadium and
+trampoline park, written blind at the seventh round's start). Every
 earlier venue has been studied while tuning, so its figures no longer predict a new venue; fitted on five of them, the model
 judged the eleven others 71.5% right, 73.3% of off-topic refused, 13.0 wrong entries per
 100; fitted leaving each venue out in turn on all sixteen (17 with the demo), 66.6%,
