@@ -92,17 +92,14 @@ class Hearing:
         for w in self.pool:
             self._by_length.setdefault(len(w), []).append(w)
         self._joined = {w for w in self.pool if len(w) >= 6}
-        # Each venue word's sounds, once per knowledge (a few thousand eSpeak NG calls,
-        # ~0.1 s), and without length marks for the quick bound in _sounds_apart.
+        # Each venue word's sounds, once per knowledge and not on a visitor's question
+        # (~5,000 eSpeak NG calls, 0.16-0.19 s here), and without length marks for the
+        # quick bound in _sounds_apart.
         self._phones = {w: phonemes(w) for w in self.pool}
         self._bare = {w: p.replace("ː", "") for w, p in self._phones.items() if p}
 
     def _covered(self, word: str) -> bool:
         return bool(self.vocab.cover(word))
-
-    def _said_by_the_venue(self, word: str) -> bool:
-        """The knowledge itself says the word (or its base form): never a mishearing."""
-        return word in self.vocab.surface or self.vocab.lemma(word) in self.vocab.lemmas
 
     def candidate(self, word: str) -> str | None:
         """The venue word ``word`` was most likely heard for, or None.
@@ -113,19 +110,20 @@ class Hearing:
         (VENUE_PRIOR), their everyday equivalents a little (ALIAS_PRIOR); one edit that
         sounds the same costs least."""
         w = word.lower()
-        if len(w) < MIN_LENGTH or not w.isalpha() or w in STOPWORDS or self._said_by_the_venue(w):
+        if len(w) < MIN_LENGTH or not w.isalpha() or w in STOPWORDS:
             return None
-        said = phonemes(w)
         means = self.vocab.cover(w)
-        # A word that means one venue word ("shut": close, "santa": Father Christmas) is
-        # the visitor's word for it. One that means several only through WordNet
-        # ("shocks": change, floor; "roost": shelter, ...) is as likely a mishearing, and
-        # is read as a venue word only when it sounds all but the same as one of the
-        # venue's own ("sharks"); one that reads as a name ("yoger": no English word)
-        # only when it sounds the same ("yoga"). Looser, "santa" became "centre" and
-        # "wedding" "heading" on the stately home (issue 13's seventh round).
+        # A word the knowledge says, or one that means one venue word ("shut": close,
+        # "santa": Father Christmas), is the visitor's word for it. One that means several
+        # only through WordNet ("shocks": change, floor; "roost": shelter, ...) is as
+        # likely a mishearing, and is read as a venue word only when it sounds all but the
+        # same as one of the venue's own ("sharks"); one that reads as a name ("yoger": no
+        # English word) only when it sounds the same ("yoga"). Looser, "santa" became
+        # "centre" and "wedding" "heading" on the stately home (issue 13's seventh round).
         if len(means) == 1:
             return None
+        said = phonemes(w)
+        said_bare = said.replace("ː", "") if said else None
         named = not means and (is_place_or_name(w) or self._only_a_name(w))
         strict = bool(means) or named
         if strict and said is None:
@@ -136,7 +134,7 @@ class Hearing:
         best: tuple[tuple[float, bool, float], str] | None = None
         for n in range(len(w) - LENGTH_WINDOW, len(w) + LENGTH_WINDOW + 1):
             for c in self._by_length.get(n, ()):
-                apart = self._sounds_apart(said, c, limit)
+                apart = self._sounds_apart(said, said_bare, c, limit)
                 alike = apart is not None and apart <= limit
                 if strict and not (alike and c in self.own):
                     continue
@@ -165,20 +163,20 @@ class Hearing:
                     best = (rank, c)
         return best[1] if best else None
 
-    def _sounds_apart(self, said: str | None, word: str, limit: float = math.inf) -> float | None:
-        """How far apart the heard word (its phonemes ``said``) and ``word`` sound, or None
-        when eSpeak NG is not there to say; ``math.inf`` when surely beyond ``limit``.
+    def _sounds_apart(self, said: str | None, said_bare: str | None, word: str, limit: float) -> float | None:
+        """How far apart the heard word (its phonemes ``said``, ``said_bare`` without length
+        marks) and the venue word ``word`` sound, or None when eSpeak NG is not there to
+        say; ``math.inf`` when surely beyond ``limit``.
 
         Every changed sound but a length mark costs at least 0.5 (sounds.distance), so
         half the plain edit distance without length marks (rapidfuzz, in C) is a lower
         bound: the exact distance (in Python) is only worked out for the few words within
-        reach. Without the bound, a question's correction read the venue's every word and
-        added ~250 ms to the first shown word of a refusal (measured on three venues)."""
-        other = self._phones.get(word) or phonemes(word)
-        if said is None or other is None:
+        reach. Measured on the gallery, stadium, trampoline park and hotel questions: 8-15
+        ms a question with the bound, 100-180 ms without (the spelling rules alone: 3-9)."""
+        other = self._phones.get(word)
+        if said is None or said_bare is None or other is None:
             return None
-        bare = self._bare.get(word) or other.replace("ː", "")
-        if 0.5 * Levenshtein.distance(said.replace("ː", ""), bare, score_cutoff=int(2 * limit) + 1) > limit:
+        if 0.5 * Levenshtein.distance(said_bare, self._bare[word], score_cutoff=int(2 * limit) + 1) > limit:
             return math.inf
         return distance(said, other)
 

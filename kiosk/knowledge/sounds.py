@@ -30,8 +30,9 @@ _lock = threading.Lock()  # eSpeak NG keeps its state in globals: one caller at 
 _lib: ctypes.CDLL | None = None
 _tried = False
 
-VOICING = {frozenset(p) for p in ("pb", "td", "kɡ", "fv", "sz", "ʃʒ", "θð", "ʧʤ")}
-"""Consonants that differ only in voicing: the commonest mishearing of a consonant."""
+VOICING = {frozenset(p) for p in ("pb", "td", "kɡ", "fv", "sz", "ʃʒ", "θð")}
+"""Consonants that differ only in voicing: the commonest mishearing of a consonant (eSpeak
+NG writes "church" and "judge" with two letters each, tʃ and dʒ, so those pairs follow)."""
 VOWELS = set("aeiouæɑɒɔəɛɜɪʊʌɐ")
 VOWEL_SWAP = 0.5
 """A vowel heard as another costs what a voicing slip does, half a consonant: accents move
