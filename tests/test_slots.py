@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.knowledge.slots import age_bands, answer_missing, days, slot_mismatch
+from kiosk.knowledge.slots import (
+    age_bands,
+    answer_missing,
+    asked_age,
+    days,
+    slot_match,
+    slot_mismatch,
+    value_words,
+)
 from kiosk.knowledge.vocab import Vocabulary, compound_parts, content_tokens, is_place_or_name
 
 
@@ -78,6 +86,29 @@ def test_two_everyday_words_run_together_are_read_as_their_halves():
 
 def test_a_contraction_heard_without_its_apostrophe_is_the_contraction():
     assert content_tokens("weve got rats at seven oclock") == ["rats", "seven", "o'clock"]
+    # texted so often that wordfreq counts them common, and still no topic of their own
+    assert content_tokens("whats the price, shes 4 and theyre late, isnt it") == ["price", "4", "late"]
+    # a word of its own that happens to be a contraction unapostrophed keeps its meaning
+    assert content_tokens("i feel ill, do i need id for the shed") == ["feel", "ill", "need", "id", "shed"]
+    # an apostrophe wordfreq would read as two words ("pr" + "am") makes no contraction
+    assert content_tokens("can i bring the pram on the karts") == ["bring", "pram", "karts"]
+
+
+def test_a_common_word_wordnet_lacks_is_a_function_word_not_a_name():
+    assert content_tokens("can she go by herself without anyone, per person") == ["go", "person"]
+    assert content_tokens("is the kelsby library open") == ["kelsby", "library", "open"]  # a name stays
+
+
+def test_another_day_or_age_counts_against_an_entry_only_where_another_entry_names_it():
+    fri_sat = "On Fridays and Saturdays we open at 9:30am."
+    teens = "The late session is for jumpers aged 13 and over."
+    # the venue opens two days: that entry answers "are you open on a Tuesday" (no)
+    assert slot_mismatch("are you open on a tuesday", fri_sat, [fri_sat, teens]) == 0.0
+    assert slot_mismatch("are you open on a tuesday", fri_sat, [fri_sat, "Tuesday is quiz night."]) == 1.0
+    # no entry has a band for a 12-year-old: "13 and over" is the answer
+    assert slot_mismatch("my son is 12 can he come to the late one", teens, [fri_sat, teens]) == 0.0
+    kids = "Children aged 5 to 12 jump in the morning session."
+    assert slot_mismatch("my son is 12 can he come to the late one", teens, [teens, kids]) == 1.0
 
 
 CINEMA = {
@@ -116,3 +147,50 @@ def test_a_follow_up_that_moves_on_or_asks_what_the_entry_lacks_is_not_held_to_i
     # the parking entry gives no price: "how much is it?" cannot be answered from it
     lacks = decide(cinema, "How much is it?", previous="Where can I park?", previous_entry="Parking")
     assert lacks.reason != "follow-up on the previous answer's entry"
+
+
+def test_an_entry_says_the_kind_of_value_it_gives():
+    """"whats ur postcode" to an address entry that shows one but never says "postcode";
+    "do pensioners get a discount" to the band for those aged 65 and over."""
+    address = "Address. Wexcombe City Art Gallery, 1 Pell Street, Wexcombe WX1 4GA."
+    assert {"postcode", "phone"} & value_words(address) == {"postcode"}
+    assert "phone" in value_words("Call the box office on 01632 960 111.")
+    assert "pensioner" in value_words("Visitors aged 65 and over pay £8.")
+    assert not value_words("Children under 12 go free. Open 10:00 to 17:00, £12.50.")
+    v = Vocabulary([address, "Concessions. Visitors aged 65 and over pay £8.", "Children under 12 go free."])
+    assert v.cover("postcode") & v.entry_lemmas[0]
+    assert v.cover("pensioners") & v.entry_lemmas[1] and not v.cover("pensioners") & v.entry_lemmas[2]
+
+
+def test_a_pensioner_is_of_pension_age_and_an_entry_naming_the_asked_day_or_age_matches():
+    assert asked_age("do pensioners get a discount") == asked_age("any OAP discount?") == 66
+    assert slot_match("im 70 do i get a discount", "Visitors aged 65 and over pay £8.") == 1.0
+    assert slot_match("im 40 do i get a discount", "Visitors aged 65 and over pay £8.") == 0.0
+    assert slot_match("are you open on a sunday", "Open every day from 10am.") == 1.0
+    assert slot_match("are you open on a sunday", "Open Monday to Friday.") == 0.0
+    assert slot_match("where are the toilets", "Open every day from 10am.") == 0.0  # pins nothing
+
+
+def _hit(i: int, title: str, text: str, score: float):
+    from kiosk.knowledge.index import Entry
+    from kiosk.knowledge.retrieve import Hit
+
+    return Hit(Entry(i, title, text, "x.md"), score, score, 0.0)
+
+
+def test_a_near_entry_that_gives_what_is_asked_goes_before_one_that_does_not():
+    from types import SimpleNamespace
+
+    from kiosk.knowledge.decide import FIT_MARGIN, _fitting_first
+
+    hours = _hit(0, "Arena Hours", "The trampoline arena is open from 09:00 to 19:00.", 0.70)
+    price = _hit(1, "Open Jump", "A 60-minute Open Jump costs £12.50.", 0.70 - FIT_MARGIN / 2)
+    far = _hit(2, "Open Jump", "A 60-minute Open Jump costs £12.50.", 0.70 - 2 * FIT_MARGIN)
+    k = SimpleNamespace(texts=(hours.entry.full, price.entry.full))
+    ordered, margin = _fitting_first(k, "how much for an hour on the trampolines", [hours, price])
+    assert ordered == [price, hours] and margin == 0.0
+    # too far behind, or the best entry already gives a price: retrieval's order stands
+    assert _fitting_first(k, "how much for an hour on the trampolines", [hours, far]) == ([hours, far], None)
+    assert _fitting_first(k, "how much is an open jump", [price, hours]) == ([price, hours], None)
+    # a time is asked: the hours entry gives one
+    assert _fitting_first(k, "what time do you shut", [hours, price])[0][0] is hours

@@ -104,10 +104,12 @@ class Knowledge:
         self.common_vocabulary = _with_bare_possessives(
             {w for e in self.entries for w in _WORD.findall(fold(_strip_names(e.full)))}
         )
-        self.plain_text = plain(" ".join(e.full for e in self.entries))
+        self.texts = tuple(e.full for e in self.entries)
+        """Every entry's heading and text: where slots.py looks for the day or age asked."""
+        self.plain_text = plain(" ".join(self.texts))
         """Every entry's words, lowercase, one space apart: for phrase tests (decide.live_state)."""
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
-        self.vocab = Vocabulary([e.full for e in self.entries])
+        self.vocab = Vocabulary(list(self.texts))
         self.hearing = Hearing(self.vocab)
         self.calibration = load_calibration()
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads

@@ -152,16 +152,38 @@ def compound_parts(word: str) -> tuple[str, str] | None:
     return best[1] if best else None
 
 
+_CONTRACTED = ("s", "re", "ve", "ll", "d", "m")
+"""What follows the apostrophe of a contraction: she's, they're, we've, he'll, he'd, I'm."""
+
+
 @lru_cache(maxsize=16384)
 def contraction(word: str) -> str | None:
     """The contraction a word is without its apostrophe, as speech arrives ("weve",
     "whens", "oclock"): the apostrophed form when it is a common word (wordfreq) and the
     bare one is not; None otherwise."""
-    if "'" in word or len(word) < 4 or zipf(word) >= NON_WORD_ZIPF + 0.5:
+    if "'" in word or len(word) < 3:
         return None
+    wn = default_wordnet()
+    if wn is not None and not sum(wn.sense_counts(word).values()):
+        # Texting drops the apostrophe so often that wordfreq counts "whats", "isnt",
+        # "shes" and "theres" as common words; without it they read as rare names (subject
+        # weight 1.0) and "whats the price" was judged to ask about something else. A word
+        # WordNet lacks that is a stopword's contraction unapostrophed stands for it;
+        # one WordNet has ("ill", "id", "shed", "well") keeps its own meaning.
+        for cut in range(1, len(word)):
+            head, tail = word[:cut], word[cut:]
+            form = f"{head}'{tail}"
+            if form in STOPWORDS or (head in STOPWORDS and tail in _CONTRACTED):
+                return form
+    if len(word) < 4 or zipf(word) >= NON_WORD_ZIPF + 0.5:
+        return None
+    from wordfreq import tokenize
+
     for cut in (len(word) - 1, len(word) - 2, 1):
         form = f"{word[:cut]}'{word[cut:]}"
-        if zipf(form) >= NON_WORD_ZIPF + 0.5 + 0.5 and zipf(form) > zipf(word) + 1.0:
+        # One word to wordfreq: it counts "pr'am" as "pr" + "am" and "k'arts" as "k" +
+        # "arts", common enough to have turned six questions' "pram" into "pr'am".
+        if zipf(form) >= NON_WORD_ZIPF + 0.5 + 0.5 and zipf(form) > zipf(word) + 1.0 and tokenize(form, "en") == [form]:
             return form
     return None
 
@@ -216,11 +238,32 @@ def content_tokens(text: str) -> list[str]:
     out = []
     for w in tokens(text):
         w = contraction(w) or w
+        head, _, tail = w.partition("'")
+        if tail in _CONTRACTED and head in STOPWORDS:  # "they're", "he'd": no topic
+            continue
         if w.endswith("'s"):
             w = w[:-2]
-        if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()):
+        if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()) and not function_word(w):
             out.append(w)
     return out
+
+
+FUNCTION_ZIPF = 4.5
+"""wordfreq Zipf frequency from which a word WordNet lacks is a function word."""
+
+
+@lru_cache(maxsize=65536)
+def function_word(word: str) -> bool:
+    """A common word WordNet lacks: WordNet holds only nouns, verbs, adjectives and adverbs,
+    so a frequent word outside it is a pronoun, preposition or determiner ("herself",
+    "without", "anyone", "onto", "per"), not the rare name it was otherwise weighed as
+    (subject weight 0.74 for "herself" refused "my 6 year old wants to jump by herself").
+    Of the 29 bench venues' question words, the 13 it drops are all such words but a
+    heard name ("chris") and "multi" (as in "multi storey")."""
+    if word.isdigit() or zipf(word) < FUNCTION_ZIPF:
+        return False
+    wn = default_wordnet()
+    return wn is not None and not sum(wn.sense_counts(word).values())
 
 
 class Vocabulary:
@@ -230,8 +273,11 @@ class Vocabulary:
         self.wn = wordnet if wordnet is not None else default_wordnet()
         zipf("the")  # load wordfreq's table now, not on the first visitor's question
         self.entry_lemmas: list[set[str]] = []
+        from kiosk.knowledge.slots import value_words
+
         for text in entry_texts:
-            self.entry_lemmas.append({self.lemma(w) for w in content_tokens(text)})
+            said = {self.lemma(w) for w in content_tokens(text)}
+            self.entry_lemmas.append(said | {self.lemma(w) for w in value_words(text)})
         self.lemmas: set[str] = set().union(*self.entry_lemmas) if self.entry_lemmas else set()
         self.surface = {w for t in entry_texts for w in content_tokens(t)}
         self.aliases: dict[str, set[str]] = {}
