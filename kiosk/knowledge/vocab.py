@@ -258,7 +258,7 @@ def function_word(word: str) -> bool:
     so a frequent word outside it is a pronoun, preposition or determiner ("herself",
     "without", "anyone", "onto", "per"), not the rare name it was otherwise weighed as
     (subject weight 0.74 for "herself" refused "my 6 year old wants to jump by herself").
-    Of the 29 bench venues' question words, the 13 it drops are all such words but a
+    Of the 29 bench venues' question words, the 14 it drops are all such words but a
     heard name ("chris") and "multi" (as in "multi storey")."""
     if word.isdigit() or zipf(word) < FUNCTION_ZIPF:
         return False
