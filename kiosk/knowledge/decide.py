@@ -372,8 +372,8 @@ def _fitting_first(knowledge: Knowledge, question: str, hits: list[Hit]) -> tupl
     judge it by (0: it won on fit, not on score). "How much for an hour on the
     trampolines" reads most like the arena's opening hours, and "what time do you shut
     tonight, it's a Wednesday" like the Saturday hours; the entry just behind gives the
-    price or names the day. Simulated with the reranker on the twelve held-out venues
-    (refitted model): right 353 -> 356 of 527, off-topic refused 219 -> 219 of 252,
+    price or names the day. Simulated with the reranker on the twelve held-out venues,
+    before the fit saw the reordered hits: right 353 -> 356 of 527, off-topic refused 219 -> 219 of 252,
     wrong entries 88 -> 88; in retrieval order on all 29 bench venues 845 -> 852 of 1,233
     right, 474 -> 474 of 582 refused, 206 -> 208 wrong (a 0.1 margin: 855, 472, 210)."""
     if len(hits) < 2:
@@ -391,19 +391,6 @@ def _fitting_first(knowledge: Knowledge, question: str, hits: list[Hit]) -> tupl
             break
         if not unfit(h):
             return [h, *hits[:i], *hits[i + 1 :]], 0.0
-    return hits, None
-    texts = knowledge.texts
-    def unfit(h: Hit) -> bool:
-        return bool(answer_missing(question, h.entry.full) or slot_mismatch(question, h.entry.full, texts))
-    top = hits[0]
-    if not unfit(top):
-        return hits, None
-    for i, h in enumerate(hits[1:], 1):
-        if h.score < top.score - FIT_MARGIN:
-            break
-        if not unfit(h):
-            rest = [*hits[:i], *hits[i + 1 :]]
-            return [h, *rest], 0.0
     return hits, None
 
 
