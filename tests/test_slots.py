@@ -13,6 +13,7 @@ from kiosk.knowledge.slots import (
     answer_missing,
     asked_age,
     days,
+    said,
     slot_match,
     slot_mismatch,
     value_words,
@@ -103,12 +104,12 @@ def test_another_day_or_age_counts_against_an_entry_only_where_another_entry_nam
     fri_sat = "On Fridays and Saturdays we open at 9:30am."
     teens = "The late session is for jumpers aged 13 and over."
     # the venue opens two days: that entry answers "are you open on a Tuesday" (no)
-    assert slot_mismatch("are you open on a tuesday", fri_sat, [fri_sat, teens]) == 0.0
-    assert slot_mismatch("are you open on a tuesday", fri_sat, [fri_sat, "Tuesday is quiz night."]) == 1.0
+    assert slot_mismatch("are you open on a tuesday", fri_sat, said([fri_sat, teens])) == 0.0
+    assert slot_mismatch("are you open on a tuesday", fri_sat, said([fri_sat, "Tuesday is quiz night."])) == 1.0
     # no entry has a band for a 12-year-old: "13 and over" is the answer
-    assert slot_mismatch("my son is 12 can he come to the late one", teens, [fri_sat, teens]) == 0.0
+    assert slot_mismatch("my son is 12 can he come to the late one", teens, said([fri_sat, teens])) == 0.0
     kids = "Children aged 5 to 12 jump in the morning session."
-    assert slot_mismatch("my son is 12 can he come to the late one", teens, [teens, kids]) == 1.0
+    assert slot_mismatch("my son is 12 can he come to the late one", teens, said([teens, kids])) == 1.0
 
 
 CINEMA = {
@@ -186,7 +187,7 @@ def test_a_near_entry_that_gives_what_is_asked_goes_before_one_that_does_not():
     hours = _hit(0, "Arena Hours", "The trampoline arena is open from 09:00 to 19:00.", 0.70)
     price = _hit(1, "Open Jump", "A 60-minute Open Jump costs £12.50.", 0.70 - FIT_MARGIN / 2)
     far = _hit(2, "Open Jump", "A 60-minute Open Jump costs £12.50.", 0.70 - 2 * FIT_MARGIN)
-    k = SimpleNamespace(texts=(hours.entry.full, price.entry.full))
+    k = SimpleNamespace(said=said((hours.entry.full, price.entry.full)))
     ordered, margin = _fitting_first(k, "how much for an hour on the trampolines", [hours, price])
     assert ordered == [price, hours] and margin == 0.0
     # too far behind, or the best entry already gives a price: retrieval's order stands

@@ -169,7 +169,7 @@ def features(knowledge: Knowledge, question: str, hits: list[Hit], margin: float
             uncovered,
             1.0 if unknown_place or knowledge.unknown_subject(question) else 0.0,
             off_entry,
-            slot_mismatch(question, top.entry.full, knowledge.texts) if top else 0.0,
+            slot_mismatch(question, top.entry.full, knowledge.said) if top else 0.0,
             answer_missing(question, top.entry.full) if top else 0.0,
             slot_match(question, top.entry.full) if top else 0.0,
         ],
@@ -271,7 +271,7 @@ def _on_the_previous_entry(
     supermarket's six counted, unread, while it was sealed) the previous answer's entry
     held the answer to 60 of 90, and 11 of the 23 missed were among them."""
     mine = [h for h in hits if h.entry.title == title]
-    if not mine or answer_missing(question, mine[0].entry.full) or slot_mismatch(question, mine[0].entry.full, knowledge.texts):
+    if not mine or answer_missing(question, mine[0].entry.full) or slot_mismatch(question, mine[0].entry.full, knowledge.said):
         return None
     rest = [h for h in hits if h is not mine[0]]
     margin = max(0.0, mine[0].score - (rest[0].score if rest else 0.0))
@@ -378,10 +378,9 @@ def _fitting_first(knowledge: Knowledge, question: str, hits: list[Hit]) -> tupl
     right, 474 -> 474 of 582 refused, 206 -> 208 wrong (a 0.1 margin: 855, 472, 210)."""
     if len(hits) < 2:
         return hits, None
-    texts = knowledge.texts
 
     def unfit(h: Hit) -> bool:
-        return bool(answer_missing(question, h.entry.full) or slot_mismatch(question, h.entry.full, texts))
+        return bool(answer_missing(question, h.entry.full) or slot_mismatch(question, h.entry.full, knowledge.said))
 
     top = hits[0]
     if not unfit(top):

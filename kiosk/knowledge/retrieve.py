@@ -33,6 +33,7 @@ from kiosk.knowledge.files import FileLimits, read_folder
 from kiosk.knowledge.hearing import Hearing
 from kiosk.knowledge.index import Entry, KnowledgeIndex, fingerprint, load_entries
 from kiosk.knowledge.lexicon import expand, words
+from kiosk.knowledge.slots import said
 from kiosk.knowledge.vocab import Vocabulary, fold, is_place_or_name, misspelt, plain, subject_weight
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,12 @@ class Knowledge:
         self.common_vocabulary = _with_bare_possessives(
             {w for e in self.entries for w in _WORD.findall(fold(_strip_names(e.full)))}
         )
-        self.texts = tuple(e.full for e in self.entries)
-        """Every entry's heading and text: where slots.py looks for the day or age asked."""
-        self.plain_text = plain(" ".join(self.texts))
+        self.plain_text = plain(" ".join(e.full for e in self.entries))
         """Every entry's words, lowercase, one space apart: for phrase tests (decide.live_state)."""
         self.names = {m.lower() for e in self.entries for m in _CAPITALISED_RUN.findall(e.full) if " " in m}
-        self.vocab = Vocabulary(list(self.texts))
+        self.vocab = Vocabulary([e.full for e in self.entries])
+        self.said = said(e.full for e in self.entries)
+        """Every day and age band the entries name (slots.slot_mismatch)."""
         self.hearing = Hearing(self.vocab)
         self.calibration = load_calibration()
         self._lock = threading.Lock()  # one SQLite connection, searched from worker threads

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from kiosk.knowledge.lexicon import synonym_groups
 from kiosk.knowledge.lexicon import words as lexicon_words
+from kiosk.knowledge.slots import value_words
 from kiosk.knowledge.wordnet import WordNet
 from kiosk.knowledge.wordnet import default as default_wordnet
 
@@ -273,8 +274,6 @@ class Vocabulary:
         self.wn = wordnet if wordnet is not None else default_wordnet()
         zipf("the")  # load wordfreq's table now, not on the first visitor's question
         self.entry_lemmas: list[set[str]] = []
-        from kiosk.knowledge.slots import value_words
-
         for text in entry_texts:
             said = {self.lemma(w) for w in content_tokens(text)}
             self.entry_lemmas.append(said | {self.lemma(w) for w in value_words(text)})
